@@ -1,0 +1,369 @@
+//! The cascade decision: which numbers a message goes to, in which order, and why.
+//!
+//! Pure: plain data in, a plan out, no I/O. The inbound handler walks the plan and
+//! falls through to the next target only when Twilio rejects a number for good.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::dispatcher::DispatcherRecord;
+use crate::phone::{CountryCode, PhoneError, PhoneNumber};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Primary,
+    Backup,
+    Tertiary,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Primary => "primary",
+            Tier::Backup => "backup",
+            Tier::Tertiary => "tertiary",
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the primary does not count as available.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailability {
+    MarkedUnavailable,
+    OffDuty,
+    NoHeartbeat,
+    HeartbeatStale { age_secs: i64, max_age_secs: i64 },
+}
+
+impl fmt::Display for Unavailability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unavailability::MarkedUnavailable => f.write_str("primary marked unavailable"),
+            Unavailability::OffDuty => f.write_str("primary off duty"),
+            Unavailability::NoHeartbeat => f.write_str("primary has no heartbeat"),
+            Unavailability::HeartbeatStale {
+                age_secs,
+                max_age_secs,
+            } => write!(
+                f,
+                "primary heartbeat stale ({age_secs}s old, limit {max_age_secs}s)"
+            ),
+        }
+    }
+}
+
+/// Why a tier was left out of the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    Unavailable(Unavailability),
+    NotConfigured,
+    InvalidNumber { raw: String, error: PhoneError },
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Unavailable(why) => why.fmt(f),
+            SkipReason::NotConfigured => f.write_str("not configured"),
+            SkipReason::InvalidNumber { error, .. } => write!(f, "invalid number: {error}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedTier {
+    pub tier: Tier,
+    pub reason: SkipReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub tier: Tier,
+    pub number: PhoneNumber,
+}
+
+/// The outcome of [`plan_cascade`]: targets to try in order, and what was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CascadePlan {
+    pub targets: Vec<Target>,
+    pub skipped: Vec<SkippedTier>,
+    /// Set when the primary was passed over for being unavailable: the caller marks it
+    /// `available = false` (conditionally) so the next message skips it straight away.
+    pub primary_unavailable: Option<Unavailability>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CascadePolicy {
+    pub heartbeat_max_age_secs: i64,
+    pub default_country: CountryCode,
+}
+
+/// Why the primary is not available at `now`, or `None` when it is.
+pub fn primary_unavailability(
+    record: &DispatcherRecord,
+    now: i64,
+    max_age_secs: i64,
+) -> Option<Unavailability> {
+    if !record.is_on_duty() {
+        return Some(Unavailability::OffDuty);
+    }
+    if !record.available {
+        return Some(Unavailability::MarkedUnavailable);
+    }
+    let Some(last) = record.last_heartbeat else {
+        return Some(Unavailability::NoHeartbeat);
+    };
+    let age_secs = now - last;
+    if age_secs >= max_age_secs {
+        return Some(Unavailability::HeartbeatStale {
+            age_secs,
+            max_age_secs,
+        });
+    }
+    None
+}
+
+/// Decides the order of tiers for one message.
+///
+/// An available primary is tried first, with backup and tertiary behind it in case
+/// Twilio rejects the primary's number for good; an unavailable primary is left out.
+pub fn plan_cascade(record: &DispatcherRecord, now: i64, policy: &CascadePolicy) -> CascadePlan {
+    let mut plan = CascadePlan {
+        targets: Vec::new(),
+        skipped: Vec::new(),
+        primary_unavailable: None,
+    };
+    match primary_unavailability(record, now, policy.heartbeat_max_age_secs) {
+        None => plan.consider(Tier::Primary, record.phone.as_deref(), policy),
+        Some(why) => {
+            plan.skipped.push(SkippedTier {
+                tier: Tier::Primary,
+                reason: SkipReason::Unavailable(why.clone()),
+            });
+            plan.primary_unavailable = Some(why);
+        }
+    }
+    plan.consider(Tier::Backup, record.backup_dispatcher.as_deref(), policy);
+    plan.consider(Tier::Tertiary, record.tertiary_contact.as_deref(), policy);
+    plan
+}
+
+impl CascadePlan {
+    fn consider(&mut self, tier: Tier, raw: Option<&str>, policy: &CascadePolicy) {
+        let raw = raw.map(str::trim).filter(|raw| !raw.is_empty());
+        let Some(raw) = raw else {
+            self.skipped.push(SkippedTier {
+                tier,
+                reason: SkipReason::NotConfigured,
+            });
+            return;
+        };
+        match PhoneNumber::parse(raw, policy.default_country) {
+            Ok(number) => self.targets.push(Target { tier, number }),
+            Err(error) => self.skipped.push(SkippedTier {
+                tier,
+                reason: SkipReason::InvalidNumber {
+                    raw: raw.to_string(),
+                    error,
+                },
+            }),
+        }
+    }
+
+    /// Skipped tiers that are configuration errors (numbers that do not normalise).
+    pub fn invalid_numbers(&self) -> impl Iterator<Item = &SkippedTier> {
+        self.skipped
+            .iter()
+            .filter(|s| matches!(s.reason, SkipReason::InvalidNumber { .. }))
+    }
+}
+
+/// A target Twilio refused for good, with Twilio's code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedTarget {
+    pub tier: Tier,
+    pub code: u32,
+    pub message: String,
+}
+
+/// One readable sentence of why the message went where it went: every tier passed
+/// over before `chosen` (skipped in the plan or rejected by Twilio), in cascade order.
+/// With no `chosen` tier it explains why nothing could be reached.
+pub fn cascade_reason(
+    plan: &CascadePlan,
+    rejected: &[RejectedTarget],
+    chosen: Option<Tier>,
+) -> String {
+    let skipped = plan
+        .skipped
+        .iter()
+        .map(|s| (s.tier, format!("{}: {}", s.tier, s.reason)));
+    let refused = rejected.iter().map(|r| {
+        let text = format!(
+            "{}: Twilio refused the number ({} {})",
+            r.tier, r.code, r.message
+        );
+        (r.tier, text)
+    });
+    let mut passed_over: Vec<(Tier, String)> = skipped
+        .chain(refused)
+        .filter(|(tier, _)| chosen.is_none_or(|chosen| *tier < chosen))
+        .collect();
+    passed_over.sort_by_key(|(tier, _)| *tier);
+    if passed_over.is_empty() {
+        return "primary available".to_string();
+    }
+    passed_over
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::DispatcherId;
+
+    const NOW: i64 = 1_712_345_678;
+    const POLICY: CascadePolicy = CascadePolicy {
+        heartbeat_max_age_secs: 300,
+        default_country: CountryCode::NANP,
+    };
+
+    fn seed() -> DispatcherRecord {
+        DispatcherRecord {
+            dispatcher_id: DispatcherId::parse("sergio-main").unwrap(),
+            phone: Some("+18585550100".into()),
+            available: true,
+            last_heartbeat: Some(NOW - 10),
+            backup_dispatcher: Some("858-335-4807".into()),
+            tertiary_contact: Some("+1-619-555-0199".into()),
+            message_log_ttl: Some(86_400),
+            on_duty: Some(true),
+        }
+    }
+
+    fn tiers(plan: &CascadePlan) -> Vec<(Tier, &str)> {
+        plan.targets
+            .iter()
+            .map(|t| (t.tier, t.number.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn available_primary_comes_first_with_the_rest_behind_it() {
+        let plan = plan_cascade(&seed(), NOW, &POLICY);
+        assert_eq!(
+            tiers(&plan),
+            vec![
+                (Tier::Primary, "+18585550100"),
+                (Tier::Backup, "+18583354807"),
+                (Tier::Tertiary, "+16195550199"),
+            ]
+        );
+        assert_eq!(plan.primary_unavailable, None);
+        assert_eq!(cascade_reason(&plan, &[], Some(Tier::Primary)), "primary available");
+    }
+
+    #[test]
+    fn each_unavailability_moves_to_backup_and_marks_primary() {
+        let cases: Vec<(Box<dyn Fn(&mut DispatcherRecord)>, Unavailability)> = vec![
+            (Box::new(|r| r.available = false), Unavailability::MarkedUnavailable),
+            (Box::new(|r| r.on_duty = Some(false)), Unavailability::OffDuty),
+            (Box::new(|r| r.last_heartbeat = None), Unavailability::NoHeartbeat),
+            (
+                Box::new(|r| r.last_heartbeat = Some(NOW - 300)),
+                Unavailability::HeartbeatStale { age_secs: 300, max_age_secs: 300 },
+            ),
+        ];
+        for (change, expected) in cases {
+            let mut record = seed();
+            change(&mut record);
+            let plan = plan_cascade(&record, NOW, &POLICY);
+            assert_eq!(plan.targets[0].tier, Tier::Backup, "{expected}");
+            assert_eq!(plan.primary_unavailable, Some(expected.clone()));
+            assert_eq!(
+                cascade_reason(&plan, &[], Some(Tier::Backup)),
+                format!("primary: {expected}")
+            );
+        }
+    }
+
+    #[test]
+    fn heartbeat_just_inside_the_limit_counts() {
+        let mut record = seed();
+        record.last_heartbeat = Some(NOW - 299);
+        assert_eq!(plan_cascade(&record, NOW, &POLICY).targets[0].tier, Tier::Primary);
+    }
+
+    #[test]
+    fn absent_on_duty_means_on_duty() {
+        let mut record = seed();
+        record.on_duty = None;
+        assert_eq!(plan_cascade(&record, NOW, &POLICY).targets[0].tier, Tier::Primary);
+    }
+
+    #[test]
+    fn no_backup_goes_to_tertiary() {
+        let mut record = seed();
+        record.available = false;
+        record.backup_dispatcher = None;
+        let plan = plan_cascade(&record, NOW, &POLICY);
+        assert_eq!(tiers(&plan), vec![(Tier::Tertiary, "+16195550199")]);
+        assert_eq!(
+            cascade_reason(&plan, &[], Some(Tier::Tertiary)),
+            "primary: primary marked unavailable; backup: not configured"
+        );
+    }
+
+    #[test]
+    fn invalid_numbers_are_skipped_and_reported() {
+        let mut record = seed();
+        record.phone = Some("not a phone".into());
+        record.backup_dispatcher = Some("555-0100".into());
+        let plan = plan_cascade(&record, NOW, &POLICY);
+        assert_eq!(tiers(&plan), vec![(Tier::Tertiary, "+16195550199")]);
+        let invalid: Vec<Tier> = plan.invalid_numbers().map(|s| s.tier).collect();
+        assert_eq!(invalid, vec![Tier::Primary, Tier::Backup]);
+        // An unusable primary number is a configuration error, not unavailability:
+        // the primary is not marked unavailable for it.
+        assert_eq!(plan.primary_unavailable, None);
+    }
+
+    #[test]
+    fn nothing_reachable_gives_an_empty_plan_and_a_full_reason() {
+        let mut record = seed();
+        record.available = false;
+        record.backup_dispatcher = Some("".into());
+        record.tertiary_contact = None;
+        let plan = plan_cascade(&record, NOW, &POLICY);
+        assert!(plan.targets.is_empty());
+        assert_eq!(
+            cascade_reason(&plan, &[], None),
+            "primary: primary marked unavailable; backup: not configured; tertiary: not configured"
+        );
+    }
+
+    #[test]
+    fn twilio_refusals_are_part_of_the_reason() {
+        let plan = plan_cascade(&seed(), NOW, &POLICY);
+        let rejected = [RejectedTarget {
+            tier: Tier::Primary,
+            code: 21610,
+            message: "unsubscribed".into(),
+        }];
+        assert_eq!(
+            cascade_reason(&plan, &rejected, Some(Tier::Backup)),
+            "primary: Twilio refused the number (21610 unsubscribed)"
+        );
+    }
+}

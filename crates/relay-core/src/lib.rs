@@ -1,0 +1,12 @@
+//! The QDN SMS relay's domain and its adapters.
+//!
+//! Pure parts (phone numbers, IDs, the dispatcher record, the cascade decision, Twilio
+//! signatures, configuration) sit beside narrow ports (`ports`) and their AWS and
+//! Twilio adapters. The Lambda binaries in `functions/` only wire these together.
+
+pub mod cascade;
+pub mod config;
+pub mod dispatcher;
+pub mod ids;
+pub mod phone;
+pub mod signature;
