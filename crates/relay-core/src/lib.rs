@@ -16,3 +16,5 @@ pub mod ports;
 pub mod secrets;
 pub mod sns;
 pub mod twilio;
+pub mod inbound;
+pub mod telemetry;

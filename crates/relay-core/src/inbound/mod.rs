@@ -1,0 +1,448 @@
+//! `sms-inbound`: a driver's text reaches exactly one dispatcher, down the cascade.
+//!
+//! [`Relay::relay`] claims the message (de-duplication), reads the primary dispatcher,
+//! runs a dispatcher's keyword command or walks the cascade plan, records the outcome
+//! and alerts ops. [`http`] turns Lambda HTTP events into calls of it.
+
+pub mod http;
+pub mod webhook;
+
+use crate::alert::{Alert, AlertKind};
+use crate::cascade::{
+    CascadePlan, CascadePolicy, RejectedTarget, SkipReason, Tier, cascade_reason, plan_cascade,
+};
+use crate::config::Settings;
+use crate::dispatcher::DispatcherRecord;
+use crate::ids::{DispatcherId, MessageSid};
+use crate::phone::{PhoneNumber, mask};
+use crate::ports::{
+    AlertPublisher, Attempt, Claim, CommandRecord, DispatcherStore, ForwardRecord, MessageLog,
+    OutgoingSms, SendError, SentSms, SmsSender, StoreError,
+};
+use webhook::{Command, InboundSms};
+
+/// How long an in-progress claim holds a message before a redelivery may take it
+/// over: longer than the function's timeout, so a live invocation never loses it.
+pub const CLAIM_LOCK_SECS: i64 = 60;
+
+/// Twilio's limit for one message body, in characters.
+pub const MAX_SMS_CHARS: usize = 1600;
+
+/// Appended when a forwarded text had to be shortened to fit [`MAX_SMS_CHARS`].
+const TRUNCATION_MARK: &str = " [cut]";
+
+/// What became of a webhook that was handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    Forwarded {
+        tier: Tier,
+        forwarded_sid: MessageSid,
+    },
+    /// A redelivery of a message that is being or has been handled: nothing was sent.
+    Duplicate { state: String },
+    /// A dispatcher's keyword; `reply` is texted back to them (through TwiML), if any.
+    Command { reply: Option<String> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("primary dispatcher {0} is not in the state table")]
+    PrimaryMissing(DispatcherId),
+    #[error("no tier could be reached: {0}")]
+    NoTierReachable(String),
+    #[error(transparent)]
+    Twilio(SendError),
+}
+
+/// The inbound relay's dependencies, borrowed for one invocation.
+pub struct Relay<'a> {
+    pub settings: &'a Settings,
+    pub dispatchers: &'a dyn DispatcherStore,
+    pub log: &'a dyn MessageLog,
+    pub alerts: &'a dyn AlertPublisher,
+    pub sender: &'a dyn SmsSender,
+}
+
+impl Relay<'_> {
+    /// Handles one inbound message exactly once, however often it is delivered.
+    pub async fn relay(
+        &self,
+        sms: &InboundSms,
+        status_callback: Option<String>,
+        now: i64,
+    ) -> Result<Handled, RelayError> {
+        let claim = match self.log.claim(&sms.sid, now, CLAIM_LOCK_SECS).await {
+            Ok(claim) => claim,
+            Err(e) => {
+                let error = RelayError::Store(e);
+                self.alert_undeliverable(sms, &error, now).await;
+                return Err(error);
+            }
+        };
+        match claim {
+            Claim::Acquired => {}
+            Claim::InProgress => {
+                tracing::info!(message_sid = %sms.sid, "duplicate delivery while the first is in progress; not forwarding again");
+                return Ok(Handled::Duplicate {
+                    state: "in_progress".into(),
+                });
+            }
+            Claim::AlreadyHandled { state } => {
+                tracing::info!(message_sid = %sms.sid, state = %state, "duplicate delivery of a handled message; not forwarding again");
+                return Ok(Handled::Duplicate { state });
+            }
+        }
+        let result = self.handle_claimed(sms, status_callback, now).await;
+        if let Err(error) = &result {
+            // Unless the text may already be out, give the claim back so Twilio's
+            // redelivery (or the fallback URL pointing here) can still forward it.
+            let maybe_sent = matches!(error, RelayError::Twilio(SendError::OutcomeUnknown { .. }));
+            if !maybe_sent {
+                if let Err(release_error) = self.log.release(&sms.sid).await {
+                    tracing::error!(message_sid = %sms.sid, error = %release_error, "could not release the claim; a redelivery will wait for it to expire");
+                }
+            }
+            self.alert_undeliverable(sms, error, now).await;
+        }
+        result
+    }
+
+    async fn handle_claimed(
+        &self,
+        sms: &InboundSms,
+        status_callback: Option<String>,
+        now: i64,
+    ) -> Result<Handled, RelayError> {
+        let primary_id = &self.settings.primary_dispatcher_id;
+        let record = self
+            .dispatchers
+            .get(primary_id)
+            .await?
+            .ok_or_else(|| RelayError::PrimaryMissing(primary_id.clone()))?;
+
+        if let Some(command) = Command::parse(&sms.body) {
+            if self.is_dispatcher_phone(&sms.from, &record) {
+                return self.run_command(sms, &command, &record, now).await;
+            }
+        }
+
+        let policy = CascadePolicy {
+            heartbeat_max_age_secs: self.settings.heartbeat_max_age_secs,
+            default_country: self.settings.default_country,
+        };
+        let plan = plan_cascade(&record, now, &policy);
+        if let Some(why) = &plan.primary_unavailable {
+            self.mark_primary_unavailable(&record.dispatcher_id, &why.to_string(), sms, now)
+                .await;
+        }
+
+        let (body, body_truncated) = forwarded_text(sms);
+        let mut rejected = Vec::new();
+        let mut attempts = Vec::new();
+        for target in &plan.targets {
+            let outgoing = OutgoingSms {
+                to: target.number.clone(),
+                body: body.clone(),
+                media_urls: sms.media_urls.clone(),
+                status_callback: status_callback.clone(),
+            };
+            match self.sender.send(&outgoing).await {
+                Ok(sent) => {
+                    attempts.push(Attempt {
+                        tier: target.tier,
+                        to: target.number.masked(),
+                        outcome: "sent".into(),
+                        error_code: None,
+                    });
+                    let delivery = Delivery {
+                        tier: target.tier,
+                        to: &target.number,
+                        sent,
+                        body_truncated,
+                    };
+                    return Ok(self
+                        .finish_forwarded(sms, &record, &plan, &rejected, attempts, delivery, now)
+                        .await);
+                }
+                Err(SendError::RecipientRefused { code, message }) => {
+                    tracing::warn!(message_sid = %sms.sid, tier = %target.tier, to = %target.number.masked(), code, "Twilio refused the number for good; trying the next tier");
+                    attempts.push(Attempt {
+                        tier: target.tier,
+                        to: target.number.masked(),
+                        outcome: "refused".into(),
+                        error_code: Some(code),
+                    });
+                    rejected.push(RejectedTarget {
+                        tier: target.tier,
+                        code,
+                        message,
+                    });
+                }
+                Err(error @ SendError::OutcomeUnknown { .. }) => {
+                    let expires_at = now + record.message_log_ttl_secs() as i64;
+                    if let Err(e) = self
+                        .log
+                        .record_outcome_unknown(&sms.sid, &error.to_string(), expires_at)
+                        .await
+                    {
+                        tracing::error!(message_sid = %sms.sid, error = %e, "could not record the unknown outcome");
+                    }
+                    return Err(RelayError::Twilio(error));
+                }
+                Err(error) => return Err(RelayError::Twilio(error)),
+            }
+        }
+        Err(RelayError::NoTierReachable(cascade_reason(&plan, &rejected, None)))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_forwarded(
+        &self,
+        sms: &InboundSms,
+        record: &DispatcherRecord,
+        plan: &CascadePlan,
+        rejected: &[RejectedTarget],
+        attempts: Vec<Attempt>,
+        delivery: Delivery<'_>,
+        now: i64,
+    ) -> Handled {
+        let reason = cascade_reason(plan, rejected, Some(delivery.tier));
+        tracing::info!(
+            routing_decision = delivery.tier.as_str(),
+            dispatcher_id = %record.dispatcher_id,
+            cascade_reason = %reason,
+            message_sid = %sms.sid,
+            forwarded_sid = %delivery.sent.sid,
+            forwarded_to = %delivery.to.masked(),
+            num_media = sms.media_urls.len(),
+            "message routed"
+        );
+        let forward = ForwardRecord {
+            inbound_sid: sms.sid.clone(),
+            from: sms.from.clone(),
+            to: sms.to.clone(),
+            routing_decision: delivery.tier,
+            dispatcher_id: record.dispatcher_id.clone(),
+            cascade_reason: reason.clone(),
+            forwarded_sid: delivery.sent.sid.clone(),
+            forwarded_to: delivery.to.clone(),
+            forwarded_status: delivery.sent.status.clone(),
+            num_media: sms.media_urls.len(),
+            body_truncated: delivery.body_truncated,
+            attempts,
+            received_at: now,
+            forwarded_at: now,
+            expires_at: now + record.message_log_ttl_secs() as i64,
+        };
+        if let Err(e) = self.log.record_forwarded(&forward).await {
+            // The text is out; failing now would make Twilio's fallback send it again.
+            tracing::error!(message_sid = %sms.sid, forwarded_sid = %delivery.sent.sid, error = %e, "message forwarded but the message log could not be written");
+        }
+        if delivery.tier != Tier::Primary {
+            let mut alert = Alert::new(AlertKind::Cascade, record.dispatcher_id.as_str(), reason, now)
+                .for_message(sms.sid.as_str());
+            alert.routing_decision = Some(delivery.tier.as_str().to_string());
+            alert.invalid_numbers = invalid_numbers(plan);
+            self.publish(&alert).await;
+        }
+        Handled::Forwarded {
+            tier: delivery.tier,
+            forwarded_sid: delivery.sent.sid,
+        }
+    }
+
+    /// Marks the primary unavailable so later messages skip it at once; the update is
+    /// conditional, so of many concurrent invocations only one flips it and alerts.
+    async fn mark_primary_unavailable(&self, id: &DispatcherId, why: &str, sms: &InboundSms, now: i64) {
+        match self.dispatchers.mark_unavailable(id).await {
+            Ok(true) => {
+                tracing::info!(dispatcher_id = %id, reason = why, "primary marked unavailable");
+                let alert = Alert::new(AlertKind::DispatcherUnavailable, id.as_str(), why, now)
+                    .for_message(sms.sid.as_str());
+                self.publish(&alert).await;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(dispatcher_id = %id, error = %e, "could not mark the primary unavailable");
+            }
+        }
+    }
+
+    fn is_dispatcher_phone(&self, from: &str, record: &DispatcherRecord) -> bool {
+        let country = self.settings.default_country;
+        let Ok(from) = PhoneNumber::parse(from, country) else {
+            return false;
+        };
+        [
+            &record.phone,
+            &record.backup_dispatcher,
+            &record.tertiary_contact,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|raw| PhoneNumber::parse(raw, country).is_ok_and(|n| n == from))
+    }
+
+    async fn run_command(
+        &self,
+        sms: &InboundSms,
+        command: &Command,
+        primary: &DispatcherRecord,
+        now: i64,
+    ) -> Result<Handled, RelayError> {
+        let mut changed = Vec::new();
+        let reply = match command {
+            Command::On | Command::Off => {
+                let on_duty = matches!(command, Command::On);
+                for id in self.dispatchers_with_phone(&sms.from).await? {
+                    if self.dispatchers.set_on_duty(&id, on_duty, now).await? {
+                        changed.push(id);
+                    }
+                }
+                Some(match (on_duty, changed.is_empty()) {
+                    (_, true) => "QDN relay: this phone has no dispatcher entry, so nothing changed. Ask ops to add it.".to_string(),
+                    (true, false) => "QDN relay: you are ON duty. Driver texts come to you.".to_string(),
+                    (false, false) => "QDN relay: you are OFF duty. Driver texts go to your backup.".to_string(),
+                })
+            }
+            // Acknowledgement is off until ACK_QUEUE_URL is configured (phase 2): the
+            // keyword is still a command, never relayed to another dispatcher.
+            Command::Ack { .. } => None,
+        };
+        tracing::info!(
+            command = command.name(),
+            message_sid = %sms.sid,
+            from = %mask(&sms.from),
+            dispatcher_ids = ?changed.iter().map(DispatcherId::as_str).collect::<Vec<_>>(),
+            "dispatcher command"
+        );
+        let record = CommandRecord {
+            inbound_sid: sms.sid.clone(),
+            command: command.name().to_string(),
+            dispatcher_ids: changed,
+            received_at: now,
+            expires_at: now + primary.message_log_ttl_secs() as i64,
+        };
+        if let Err(e) = self.log.record_command(&record).await {
+            tracing::error!(message_sid = %sms.sid, error = %e, "command applied but the message log could not be written");
+        }
+        Ok(Handled::Command { reply })
+    }
+
+    /// IDs of the dispatcher items whose own `phone` is `from`.
+    async fn dispatchers_with_phone(&self, from: &str) -> Result<Vec<DispatcherId>, RelayError> {
+        let country = self.settings.default_country;
+        let Ok(from) = PhoneNumber::parse(from, country) else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::new();
+        for record in self.dispatchers.all().await? {
+            match record {
+                Ok(record) => {
+                    let phone = record.phone.as_deref().map(|raw| PhoneNumber::parse(raw, country));
+                    if matches!(phone, Some(Ok(ref n)) if *n == from) {
+                        ids.push(record.dispatcher_id);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "skipping a malformed dispatcher item"),
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn alert_undeliverable(&self, sms: &InboundSms, error: &RelayError, now: i64) {
+        tracing::error!(
+            message_sid = %sms.sid,
+            dispatcher_id = %self.settings.primary_dispatcher_id,
+            error = %error,
+            "message could not be forwarded"
+        );
+        let alert = Alert::new(
+            AlertKind::Undeliverable,
+            self.settings.primary_dispatcher_id.as_str(),
+            error.to_string(),
+            now,
+        )
+        .for_message(sms.sid.as_str());
+        self.publish(&alert).await;
+    }
+
+    async fn publish(&self, alert: &Alert) {
+        if let Err(e) = self.alerts.publish(alert).await {
+            tracing::error!(alert_type = alert.kind.as_str(), message_sid = ?alert.message_sid, error = %e, "alert could not be published");
+        }
+    }
+}
+
+struct Delivery<'a> {
+    tier: Tier,
+    to: &'a PhoneNumber,
+    sent: SentSms,
+    body_truncated: bool,
+}
+
+fn invalid_numbers(plan: &CascadePlan) -> Vec<String> {
+    plan.invalid_numbers()
+        .map(|skipped| match &skipped.reason {
+            SkipReason::InvalidNumber { raw, .. } => format!("{}: {raw}", skipped.tier),
+            other => format!("{}: {other}", skipped.tier),
+        })
+        .collect()
+}
+
+/// The text a dispatcher receives: the driver's number, then their words. Shortened
+/// (and marked) only if the whole would pass Twilio's limit.
+pub fn forwarded_text(sms: &InboundSms) -> (String, bool) {
+    let body = sms.body.trim();
+    let text = if body.is_empty() && !sms.media_urls.is_empty() {
+        format!("QDN driver {}: (sent {} attachment(s))", sms.from, sms.media_urls.len())
+    } else {
+        format!("QDN driver {}: {}", sms.from, body)
+    };
+    if text.chars().count() <= MAX_SMS_CHARS {
+        return (text, false);
+    }
+    let keep = MAX_SMS_CHARS - TRUNCATION_MARK.chars().count();
+    let mut cut: String = text.chars().take(keep).collect();
+    cut.push_str(TRUNCATION_MARK);
+    (cut, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sms(body: &str, media: usize) -> InboundSms {
+        InboundSms {
+            sid: MessageSid::parse("SM0123456789abcdef0123456789abcdef").unwrap(),
+            from: "+15551230000".into(),
+            to: "+18585550000".into(),
+            body: body.into(),
+            media_urls: (0..media).map(|i| format!("https://m/{i}")).collect(),
+        }
+    }
+
+    #[test]
+    fn forwarded_text_carries_the_drivers_number_and_words() {
+        assert_eq!(
+            forwarded_text(&sms(" Load ready at 5th & Main ", 0)),
+            ("QDN driver +15551230000: Load ready at 5th & Main".to_string(), false)
+        );
+        assert_eq!(
+            forwarded_text(&sms("", 2)).0,
+            "QDN driver +15551230000: (sent 2 attachment(s))"
+        );
+    }
+
+    #[test]
+    fn forwarded_text_fits_twilios_limit() {
+        let (text, cut) = forwarded_text(&sms(&"é".repeat(1600), 0));
+        assert!(cut);
+        assert_eq!(text.chars().count(), MAX_SMS_CHARS);
+        assert!(text.ends_with(TRUNCATION_MARK));
+        let exact = "x".repeat(MAX_SMS_CHARS - "QDN driver +15551230000: ".len());
+        assert!(!forwarded_text(&sms(&exact, 0)).1);
+    }
+}

@@ -1,0 +1,390 @@
+//! Twilio webhooks as they arrive through API Gateway: which endpoint, the URL Twilio
+//! signed, the POST parameters, and the inbound message they describe.
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt};
+
+use crate::ids::MessageSid;
+
+/// Twilio allows at most ten media items on a message.
+pub const MAX_MEDIA: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Inbound,
+    Status,
+}
+
+/// Why a request is not a usable webhook; each maps to one HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("no such endpoint: {0}")]
+    NotFound(String),
+    #[error("method {0} not allowed; use POST")]
+    MethodNotAllowed(String),
+    #[error("body must be application/x-www-form-urlencoded: {0}")]
+    NotAForm(String),
+    #[error("missing or empty parameter {0}")]
+    MissingField(&'static str),
+    #[error("parameter {field} is invalid: {detail}")]
+    InvalidField { field: &'static str, detail: String },
+    #[error("X-Twilio-Signature is missing")]
+    MissingSignature,
+    #[error("X-Twilio-Signature does not match")]
+    BadSignature,
+}
+
+/// A webhook request, before its signature is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub route: Route,
+    /// The URL Twilio requested, as Twilio signed it.
+    pub url: String,
+    pub params: Vec<(String, String)>,
+    pub signature: Option<String>,
+}
+
+impl Webhook {
+    /// Reads a request. `public_base_url` (scheme and host) replaces what the request
+    /// says about where Twilio called, when set.
+    pub fn from_request(req: &Request, public_base_url: Option<&str>) -> Result<Self, WebhookError> {
+        let raw_path = req.raw_http_path();
+        let path = if raw_path.is_empty() { req.uri().path() } else { raw_path };
+        let route = if path.ends_with("/sms/inbound") {
+            Route::Inbound
+        } else if path.ends_with("/sms/status") {
+            Route::Status
+        } else {
+            return Err(WebhookError::NotFound(path.to_string()));
+        };
+        if req.method() != lambda_http::http::Method::POST {
+            return Err(WebhookError::MethodNotAllowed(req.method().to_string()));
+        }
+        let url = signed_url(req, public_base_url, path);
+        let params = form_params(req)?;
+        let signature = header(req, "x-twilio-signature").map(str::to_string);
+        Ok(Webhook {
+            route,
+            url,
+            params,
+            signature,
+        })
+    }
+
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn required(&self, name: &'static str) -> Result<&str, WebhookError> {
+        self.param(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or(WebhookError::MissingField(name))
+    }
+
+    /// The URL for Twilio's status callbacks about messages we forward: the same
+    /// deployment's `/status` endpoint.
+    pub fn status_callback_url(&self) -> Option<String> {
+        let without_query = self.url.split('?').next().unwrap_or_default();
+        without_query
+            .strip_suffix("/sms/inbound")
+            .map(|base| format!("{base}/sms/status"))
+    }
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The URL Twilio signed. With `PUBLIC_BASE_URL` it is that plus the request path;
+/// otherwise `X-Forwarded-Proto://Host` plus the request context's path, which keeps
+/// the stage or base path that API Gateway strips from the event's `path`.
+fn signed_url(req: &Request, public_base_url: Option<&str>, raw_path: &str) -> String {
+    let query = req
+        .uri()
+        .query()
+        .filter(|q| !q.is_empty())
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    if let Some(base) = public_base_url {
+        return format!("{base}{raw_path}{query}");
+    }
+    let proto = header(req, "x-forwarded-proto")
+        .and_then(|p| p.split(',').next())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .unwrap_or("https");
+    let host = header(req, "host")
+        .map(str::to_string)
+        .or_else(|| req.uri().host().map(str::to_string))
+        .unwrap_or_default();
+    let context_path = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.path.clone(),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.path.clone(),
+        _ => None,
+    };
+    let path = context_path
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| raw_path.to_string());
+    format!("{proto}://{host}{path}{query}")
+}
+
+fn form_params(req: &Request) -> Result<Vec<(String, String)>, WebhookError> {
+    let content_type = header(req, "content-type").unwrap_or_default();
+    let mime = content_type.split(';').next().unwrap_or_default().trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        let shown = if mime.is_empty() { "no Content-Type" } else { mime };
+        return Err(WebhookError::NotAForm(format!("got {shown}")));
+    }
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    serde_urlencoded::from_bytes(bytes).map_err(|e| WebhookError::NotAForm(e.to_string()))
+}
+
+/// A driver's (or dispatcher's) text as Twilio's messaging webhook describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundSms {
+    pub sid: MessageSid,
+    /// As Twilio sent it; usually E.164, but may be a short code or alphanumeric ID.
+    pub from: String,
+    pub to: String,
+    pub body: String,
+    pub media_urls: Vec<String>,
+}
+
+impl InboundSms {
+    pub fn from_webhook(hook: &Webhook) -> Result<Self, WebhookError> {
+        let sid = MessageSid::parse(hook.required("MessageSid")?).map_err(|e| {
+            WebhookError::InvalidField {
+                field: "MessageSid",
+                detail: e.to_string(),
+            }
+        })?;
+        let from = hook.required("From")?.to_string();
+        let to = hook.required("To")?.to_string();
+        let body = hook.param("Body").unwrap_or_default().to_string();
+        let num_media = match hook.param("NumMedia").map(str::trim) {
+            None | Some("") => 0,
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= MAX_MEDIA)
+                .ok_or_else(|| WebhookError::InvalidField {
+                    field: "NumMedia",
+                    detail: format!("{raw:?} is not a count from 0 to {MAX_MEDIA}"),
+                })?,
+        };
+        let media_urls = (0..num_media)
+            .map(|i| {
+                let field = format!("MediaUrl{i}");
+                hook.param(&field)
+                    .map(str::trim)
+                    .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+                    .map(str::to_string)
+                    .ok_or_else(|| WebhookError::InvalidField {
+                        field: "NumMedia",
+                        detail: format!("says {num_media} media but {field} is missing or not a URL"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(InboundSms {
+            sid,
+            from,
+            to,
+            body,
+            media_urls,
+        })
+    }
+}
+
+/// A keyword a dispatcher texts from their own phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    On,
+    Off,
+    Ack { reference: Option<String> },
+}
+
+impl Command {
+    /// `ON`, `OFF`, `ACK` or `ACK <reference>`, any case, surrounding space ignored.
+    pub fn parse(body: &str) -> Option<Command> {
+        let mut words = body.split_whitespace();
+        let keyword = words.next()?.to_ascii_uppercase();
+        let argument = words.next();
+        if words.next().is_some() {
+            return None;
+        }
+        match (keyword.as_str(), argument) {
+            ("ON", None) => Some(Command::On),
+            ("OFF", None) => Some(Command::Off),
+            ("ACK", None) => Some(Command::Ack { reference: None }),
+            ("ACK", Some(reference))
+                if reference.len() <= 12 && reference.chars().all(|c| c.is_ascii_alphanumeric()) =>
+            {
+                Some(Command::Ack {
+                    reference: Some(reference.to_ascii_uppercase()),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::On => "ON",
+            Command::Off => "OFF",
+            Command::Ack { .. } => "ACK",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rest_event(path: &str, stage: &str, body: &str, content_type: &str) -> Request {
+        let event = serde_json::json!({
+            "resource": "/{proxy+}",
+            "path": path,
+            "httpMethod": "POST",
+            "headers": {
+                "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+                "X-Forwarded-Proto": "https",
+                "Content-Type": content_type,
+                "X-Twilio-Signature": "sig"
+            },
+            "multiValueHeaders": {},
+            "queryStringParameters": null,
+            "multiValueQueryStringParameters": null,
+            "pathParameters": {"proxy": path.trim_start_matches('/')},
+            "stageVariables": null,
+            "requestContext": {
+                "accountId": "123456789012",
+                "resourceId": "abc",
+                "stage": stage,
+                "requestId": "r",
+                "path": format!("/{stage}{path}"),
+                "httpMethod": "POST",
+                "apiId": "abc123",
+                "protocol": "HTTP/1.1",
+                "identity": {"sourceIp": "127.0.0.1"},
+                "resourcePath": "/{proxy+}"
+            },
+            "body": body,
+            "isBase64Encoded": false
+        });
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    }
+
+    const FORM: &str = "application/x-www-form-urlencoded; charset=utf-8";
+
+    #[test]
+    fn rest_event_url_keeps_the_stage() {
+        let req = rest_event("/api/v1/sms/inbound", "prod", "A=1&B=2", FORM);
+        let hook = Webhook::from_request(&req, None).unwrap();
+        assert_eq!(hook.route, Route::Inbound);
+        assert_eq!(
+            hook.url,
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/api/v1/sms/inbound"
+        );
+        assert_eq!(hook.params, vec![("A".into(), "1".into()), ("B".into(), "2".into())]);
+        assert_eq!(hook.signature.as_deref(), Some("sig"));
+        assert_eq!(
+            hook.status_callback_url().unwrap(),
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod/api/v1/sms/status"
+        );
+    }
+
+    #[test]
+    fn public_base_url_replaces_scheme_and_host() {
+        let req = rest_event("/api/v1/sms/status", "prod", "", FORM);
+        let hook = Webhook::from_request(&req, Some("https://dashboard.quickdumpnow.com")).unwrap();
+        assert_eq!(hook.route, Route::Status);
+        assert_eq!(hook.url, "https://dashboard.quickdumpnow.com/api/v1/sms/status");
+    }
+
+    #[test]
+    fn non_forms_and_unknown_paths_are_refused() {
+        let req = rest_event("/api/v1/sms/inbound", "prod", "{}", "application/json");
+        assert!(matches!(Webhook::from_request(&req, None), Err(WebhookError::NotAForm(_))));
+        let req = rest_event("/api/v1/other", "prod", "", FORM);
+        assert!(matches!(Webhook::from_request(&req, None), Err(WebhookError::NotFound(_))));
+    }
+
+    fn hook(params: &[(&str, &str)]) -> Webhook {
+        Webhook {
+            route: Route::Inbound,
+            url: "https://x/api/v1/sms/inbound".into(),
+            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            signature: None,
+        }
+    }
+
+    const SID: &str = "SM0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn inbound_sms_needs_sid_from_and_to() {
+        let ok = InboundSms::from_webhook(&hook(&[("MessageSid", SID), ("From", "+1"), ("To", "+2")]));
+        assert_eq!(ok.unwrap().body, "");
+        for missing in ["MessageSid", "From", "To"] {
+            let params: Vec<(&str, &str)> = [("MessageSid", SID), ("From", "+1"), ("To", "+2")]
+                .into_iter()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            assert_eq!(
+                InboundSms::from_webhook(&hook(&params)),
+                Err(WebhookError::MissingField(match missing {
+                    "MessageSid" => "MessageSid",
+                    "From" => "From",
+                    _ => "To",
+                }))
+            );
+        }
+        let bad_sid = InboundSms::from_webhook(&hook(&[("MessageSid", "SM1"), ("From", "+1"), ("To", "+2")]));
+        assert!(matches!(bad_sid, Err(WebhookError::InvalidField { field: "MessageSid", .. })));
+    }
+
+    #[test]
+    fn media_urls_follow_num_media() {
+        let sms = InboundSms::from_webhook(&hook(&[
+            ("MessageSid", SID),
+            ("From", "+1"),
+            ("To", "+2"),
+            ("NumMedia", "2"),
+            ("MediaUrl1", "https://media/b"),
+            ("MediaUrl0", "https://media/a"),
+        ]))
+        .unwrap();
+        assert_eq!(sms.media_urls, vec!["https://media/a", "https://media/b"]);
+        let short = InboundSms::from_webhook(&hook(&[
+            ("MessageSid", SID),
+            ("From", "+1"),
+            ("To", "+2"),
+            ("NumMedia", "2"),
+            ("MediaUrl0", "https://media/a"),
+        ]));
+        assert!(matches!(short, Err(WebhookError::InvalidField { field: "NumMedia", .. })));
+    }
+
+    #[test]
+    fn keywords() {
+        assert_eq!(Command::parse(" on "), Some(Command::On));
+        assert_eq!(Command::parse("Off"), Some(Command::Off));
+        assert_eq!(Command::parse("ack"), Some(Command::Ack { reference: None }));
+        assert_eq!(
+            Command::parse("ACK k7q"),
+            Some(Command::Ack { reference: Some("K7Q".into()) })
+        );
+        assert_eq!(Command::parse("on my way"), None);
+        assert_eq!(Command::parse("offload at 5"), None);
+        assert_eq!(Command::parse("ACK K7Q please"), None);
+        assert_eq!(Command::parse(""), None);
+    }
+}

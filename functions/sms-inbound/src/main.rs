@@ -1,0 +1,17 @@
+//! `sms-inbound`: Twilio's messaging webhook and status callback, under the Lambda
+//! Runtime API. Builds configuration and clients once, then serves invocations.
+
+use lambda_http::{Error, service_fn};
+use relay_core::inbound::http::{InboundApp, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    relay_core::telemetry::init();
+    let app = InboundApp::from_env().await;
+    if let Err(e) = &app {
+        // Keep running: every invocation fails with this, instead of a crash loop.
+        tracing::error!(error = %e, "sms-inbound configuration is invalid");
+    }
+    let app = &app;
+    lambda_http::run(service_fn(move |req| handle(app, req))).await
+}
