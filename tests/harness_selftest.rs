@@ -1,0 +1,224 @@
+//! Proves the test harness itself: moto and the fixtures, moto's request lock, the
+//! Runtime API emulator (with a fake in-process poller instead of a real function),
+//! and that moto answers in milliseconds rather than Nagle's ~40 ms.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sns::types::MessageAttributeValue;
+use relay_tests::{AwsFixture, Invocation, RuntimeApi};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn fixture_stores_dispatchers_and_reads_alerts() {
+    let aws = AwsFixture::create("selftest").await;
+
+    let dispatcher = json!({
+        "dispatcher_id": "sergio-main",
+        "phone": "+18585550100",
+        "available": true,
+        "last_heartbeat": 1712345678,
+        "backup_dispatcher": "858-335-4807",
+        "message_log_ttl": 86400,
+        "note": null,
+    });
+    aws.put_dispatcher(dispatcher.clone()).await;
+    assert_eq!(aws.get_dispatcher("sergio-main").await, Some(dispatcher));
+    assert_eq!(aws.get_dispatcher("nobody").await, None);
+    assert!(aws.message_log_items().await.is_empty());
+
+    aws.sns
+        .publish()
+        .topic_arn(&aws.topic_arn)
+        .subject("Dispatcher cascade")
+        .message(json!({"type": "cascade", "dispatcher_id": "sergio-main"}).to_string())
+        .message_attributes(
+            "type",
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value("cascade")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let alerts = aws.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].subject.as_deref(), Some("Dispatcher cascade"));
+    assert_eq!(alerts[0].message["type"], "cascade");
+    assert_eq!(alerts[0].attributes["type"], "cascade");
+    assert!(aws.alerts().await.is_empty(), "alerts() drains the queue");
+
+    let twilio = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(&aws.twilio_secret_id)
+        .send()
+        .await
+        .unwrap();
+    let twilio: Value = serde_json::from_str(twilio.secret_string().unwrap()).unwrap();
+    assert_eq!(twilio["auth_token"], relay_tests::moto::TEST_AUTH_TOKEN);
+}
+
+/// moto runs one request at a time, so racing conditional writes have one winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_conditional_puts_have_exactly_one_winner() {
+    let aws = AwsFixture::create("selftest-race").await;
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let dynamodb = aws.dynamodb.clone();
+        let table = aws.message_table.clone();
+        racers.spawn(async move {
+            dynamodb
+                .put_item()
+                .table_name(table)
+                .item("message_sid", AttributeValue::S("SMrace".into()))
+                .item("attempt", AttributeValue::N(i.to_string()))
+                .condition_expression("attribute_not_exists(message_sid)")
+                .send()
+                .await
+        });
+    }
+    let (mut won, mut lost) = (0, 0);
+    while let Some(result) = racers.join_next().await {
+        match result.unwrap() {
+            Ok(_) => won += 1,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                lost += 1
+            }
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!((won, lost), (1, 19));
+    assert_eq!(aws.message_log_items().await.len(), 1);
+}
+
+#[tokio::test]
+async fn runtime_api_round_trips_responses_errors_and_init_errors() {
+    let api = RuntimeApi::start().await;
+    assert!(api.first_poll_at().is_none());
+    let poller = tokio::spawn(fake_function(api.address(), "solo", usize::MAX));
+    let first_poll = api.wait_first_poll().await;
+    assert_eq!(api.first_poll_at(), Some(first_poll));
+
+    let Invocation::Response(answer) = api.invoke(json!({"n": 1})).await else {
+        panic!("expected a response");
+    };
+    assert_eq!(answer["event"], json!({"n": 1}));
+    assert_eq!(answer["poller"], "solo");
+    assert!(answer["deadline_ms"].as_u64().unwrap() > epoch_ms());
+
+    let outcome = api.invoke(json!({"fail": true})).await;
+    assert_eq!(
+        outcome,
+        Invocation::Error(json!({"errorType": "Boom", "errorMessage": "asked to fail"}))
+    );
+
+    reqwest::Client::new()
+        .post(format!(
+            "http://{}/2018-06-01/runtime/init/error",
+            api.address()
+        ))
+        .json(&json!({"errorType": "Runtime.InitError", "errorMessage": "no config"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.init_errors()[0]["errorMessage"], "no config");
+    poller.abort();
+}
+
+/// Two processes polling at once: each invocation goes to exactly one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pollers_get_distinct_invocations() {
+    let api = RuntimeApi::start().await;
+    let a = tokio::spawn(fake_function(api.address(), "a", 1));
+    let b = tokio::spawn(fake_function(api.address(), "b", 1));
+    let (first, second) = tokio::join!(api.invoke(json!({"n": 1})), api.invoke(json!({"n": 2})));
+
+    let (Invocation::Response(first), Invocation::Response(second)) = (first, second) else {
+        panic!("expected two responses");
+    };
+    let pollers: HashSet<_> = [&first["poller"], &second["poller"]].into_iter().collect();
+    assert_eq!(pollers.len(), 2, "{first} / {second}");
+    let ids_a = a.await.unwrap();
+    let ids_b = b.await.unwrap();
+    assert_eq!((ids_a.len(), ids_b.len()), (1, 1));
+    assert_ne!(ids_a[0], ids_b[0]);
+}
+
+#[tokio::test]
+async fn moto_answers_in_milliseconds() {
+    let aws = AwsFixture::create("selftest-latency").await;
+    aws.put_dispatcher(json!({"dispatcher_id": "d", "phone": "+18585550100"}))
+        .await;
+    let get = || async {
+        aws.dynamodb
+            .get_item()
+            .table_name(&aws.state_table)
+            .key("dispatcher_id", AttributeValue::S("d".into()))
+            .send()
+            .await
+            .unwrap()
+    };
+    for _ in 0..5 {
+        get().await; // warm the connection pool and moto's code paths
+    }
+    let mut samples = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        get().await;
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    let average = samples.iter().sum::<Duration>() / samples.len() as u32;
+    let median = samples[samples.len() / 2];
+    println!("moto GetItem latency over 50 calls: average {average:?}, median {median:?}");
+    assert!(
+        median < Duration::from_millis(30),
+        "moto GetItem median {median:?}: is TCP_NODELAY lost?"
+    );
+}
+
+/// A stand-in for a `lambda_runtime` program: polls `/next` and answers each event
+/// with an echo, or with an error for `{"fail": true}`. Returns the request IDs it
+/// handled after `limit` invocations.
+async fn fake_function(address: String, name: &'static str, limit: usize) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let base = format!("http://{address}/2018-06-01/runtime/invocation");
+    let mut handled = Vec::new();
+    while handled.len() < limit {
+        let next = client.get(format!("{base}/next")).send().await.unwrap();
+        let header = |name: &str| next.headers()[name].to_str().unwrap().to_owned();
+        let id = header("lambda-runtime-aws-request-id");
+        let deadline_ms: u64 = header("lambda-runtime-deadline-ms").parse().unwrap();
+        assert!(
+            next.headers()
+                .contains_key("lambda-runtime-invoked-function-arn")
+        );
+        assert!(next.headers().contains_key("lambda-runtime-trace-id"));
+        let event: Value = next.json().await.unwrap();
+        let request = if event["fail"] == true {
+            client
+                .post(format!("{base}/{id}/error"))
+                .json(&json!({"errorType": "Boom", "errorMessage": "asked to fail"}))
+        } else {
+            let answer = json!({"event": event, "poller": name, "deadline_ms": deadline_ms});
+            client.post(format!("{base}/{id}/response")).json(&answer)
+        };
+        assert_eq!(request.send().await.unwrap().status(), 202);
+        handled.push(id);
+    }
+    handled
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}

@@ -1,0 +1,27 @@
+//! Support for the relay's end-to-end tests: the built function binaries run under a
+//! Lambda Runtime API emulator, AWS is moto's server, Twilio is the local sandbox.
+//!
+//! - [`moto`]: one moto server per test process, and per-test AWS resources.
+//! - [`runtime_api`]: the Lambda Runtime API that `lambda_runtime` programs poll.
+//! - [`function`]: spawn a built function binary under that API, capture its logs.
+//! - [`events`]: API Gateway / function-URL events, Twilio signatures, responses.
+//! - [`dynamo_json`]: flat JSON to DynamoDB attribute values and back.
+
+pub mod dynamo_json;
+pub mod events;
+pub mod function;
+pub mod moto;
+pub mod runtime_api;
+pub mod stack;
+
+/// The Twilio stand-in, re-exported so tests say `relay_tests::twilio_sandbox::Sandbox`.
+pub use twilio_sandbox;
+
+pub use events::{
+    function_url_event, http_api_v2_event, response_parts, rest_proxy_event, twilio_form,
+    twilio_signature,
+};
+pub use function::{FunctionProcess, binary_path};
+pub use moto::{Alert, AwsFixture, sdk_config};
+pub use runtime_api::{Invocation, RuntimeApi};
+pub use stack::{HttpAnswer, InboundStack};

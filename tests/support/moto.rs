@@ -1,0 +1,141 @@
+//! The local AWS: one moto server per test process (`tests/moto_server.py`), SDK
+//! configuration pointing at it, and per-test resources ([`AwsFixture`]).
+//!
+//! Set `QDN_AWS_ENDPOINT` to use an already running emulator instead, and
+//! `QDN_PYTHON` to pick the interpreter (default `<repo>/.venv/bin/python`).
+
+mod fixture;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+
+pub use fixture::{
+    Alert, AwsFixture, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_FROM_NUMBER, TEST_JWT_KEY,
+};
+
+const READY_PREFIX: &str = "moto listening on ";
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The running server. Kept in a static that is never dropped: the open stdin pipe is
+/// what keeps moto alive, and it closes (so moto exits) when this process ends.
+struct MotoServer {
+    endpoint: String,
+    _child: Mutex<Child>,
+    _stdin: Mutex<ChildStdin>,
+}
+
+static SERVER: OnceLock<MotoServer> = OnceLock::new();
+
+/// The AWS endpoint for this test process: `QDN_AWS_ENDPOINT` if set, else a moto
+/// server started on first use and shared by every test in the process.
+pub async fn endpoint() -> String {
+    if let Ok(endpoint) = std::env::var("QDN_AWS_ENDPOINT") {
+        return endpoint;
+    }
+    // Starting blocks (a process and a pipe read); keep it off the async workers.
+    let started = tokio::task::spawn_blocking(|| SERVER.get_or_init(start).endpoint.clone()).await;
+    started.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// SDK configuration for the emulator: us-east-1, static `testing` credentials.
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .endpoint_url(endpoint)
+        .load()
+        .await
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives inside the repository")
+        .to_path_buf()
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("QDN_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+}
+
+fn start() -> MotoServer {
+    let python = python();
+    let script = repo_root().join("tests/moto_server.py");
+    let mut child = Command::new(&python)
+        .arg(&script)
+        .arg("0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start moto with {} ({e}); create the venv: \
+                 python3 -m venv .venv && .venv/bin/pip install 'moto[server]', \
+                 or set QDN_PYTHON / QDN_AWS_ENDPOINT",
+                python.display()
+            )
+        });
+    let stderr = collect_stderr(child.stderr.take().expect("stderr is piped"));
+
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout is piped");
+    thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix(READY_PREFIX) {
+                let _ = ready_tx.send(url.trim().to_owned());
+                break;
+            }
+        }
+        // Keep draining so moto never blocks on a full pipe.
+        for _ in lines {}
+    });
+
+    let endpoint = ready_rx.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| {
+        let _ = child.kill();
+        thread::sleep(Duration::from_millis(200));
+        panic!(
+            "moto did not become ready within {START_TIMEOUT:?} (interpreter {}, script {}); \
+             its stderr:\n{}",
+            python.display(),
+            script.display(),
+            stderr.lock().unwrap().join("\n")
+        )
+    });
+    let stdin = child.stdin.take().expect("stdin is piped");
+    MotoServer {
+        endpoint,
+        _child: Mutex::new(child),
+        _stdin: Mutex::new(stdin),
+    }
+}
+
+/// Collects moto's stderr (for a startup failure message), echoing it when
+/// `QDN_TEST_ECHO_LOGS` is set.
+fn collect_stderr(stderr: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let echo = std::env::var_os("QDN_TEST_ECHO_LOGS").is_some();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if echo {
+                eprintln!("[moto] {line}");
+            }
+            let mut sink = sink.lock().unwrap();
+            if sink.len() < 200 {
+                sink.push(line);
+            }
+        }
+    });
+    lines
+}

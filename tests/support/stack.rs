@@ -1,0 +1,191 @@
+//! The whole local stack for `sms-inbound`, as tests, the demo and the benchmark use it:
+//! per-test AWS resources in moto, a Twilio sandbox that knows the fixture's account,
+//! a Runtime API and one or more `sms-inbound` processes polling it.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use twilio_sandbox::{Sandbox, SandboxConfig, SentMessage};
+
+use crate::events::{response_parts, rest_proxy_event, twilio_form, twilio_signature};
+use crate::function::FunctionProcess;
+use crate::moto::{AwsFixture, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN};
+use crate::runtime_api::{Invocation, RuntimeApi};
+
+/// The API Gateway host the test events claim to come through.
+pub const API_HOST: &str = "qdn1234567.execute-api.us-east-1.amazonaws.com";
+pub const STAGE: &str = "prod";
+pub const INBOUND_PATH: &str = "/api/v1/sms/inbound";
+/// QDN's public number, the `To` of every driver's text.
+pub const QDN_NUMBER: &str = "+15005550006";
+
+/// The seed's dispatcher: primary `+18585550100`, backup `858-335-4807`, tertiary
+/// `+1-619-555-0199`, available with a fresh heartbeat.
+pub fn seed_dispatcher(now: i64) -> Value {
+    json!({
+        "dispatcher_id": "sergio-main",
+        "phone": "+18585550100",
+        "available": true,
+        "last_heartbeat": now - 30,
+        "backup_dispatcher": "858-335-4807",
+        "tertiary_contact": "+1-619-555-0199",
+        "message_log_ttl": 86400,
+        "on_duty": true
+    })
+}
+
+pub const PRIMARY_PHONE: &str = "+18585550100";
+pub const BACKUP_PHONE: &str = "+18583354807";
+pub const TERTIARY_PHONE: &str = "+16195550199";
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// A Twilio-shaped message SID (`SM` + 32 hex digits) unique to this process.
+pub fn message_sid() -> String {
+    format!("SM{:032x}", rand::random::<u128>())
+}
+
+/// A function's answer, as API Gateway would hand it to Twilio.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: String,
+}
+
+pub struct InboundStack {
+    pub aws: AwsFixture,
+    pub twilio: Sandbox,
+    pub runtime: RuntimeApi,
+    pub functions: Vec<FunctionProcess>,
+}
+
+impl InboundStack {
+    /// One `sms-inbound` instance, configured for the fixture and the sandbox.
+    pub async fn start(prefix: &str) -> Self {
+        Self::start_with(prefix, 1, &[]).await
+    }
+
+    /// `instances` processes polling one Runtime API, as Lambda runs concurrent
+    /// execution environments; `extra_env` overrides the configuration.
+    pub async fn start_with(prefix: &str, instances: usize, extra_env: &[(&str, &str)]) -> Self {
+        let aws = AwsFixture::create(prefix).await;
+        let twilio = Sandbox::start(SandboxConfig::single(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN))
+            .await
+            .expect("twilio sandbox starts");
+        let runtime = RuntimeApi::start().await;
+        let mut env = aws.function_env();
+        env.push(("TWILIO_API_BASE".into(), twilio.base_url()));
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let functions = (0..instances)
+            .map(|_| FunctionProcess::spawn("sms-inbound", &runtime, &env))
+            .collect();
+        InboundStack {
+            aws,
+            twilio,
+            runtime,
+            functions,
+        }
+    }
+
+    /// The URL Twilio calls (and signs) for inbound messages.
+    pub fn inbound_url(&self) -> String {
+        format!("https://{API_HOST}/{STAGE}{INBOUND_PATH}")
+    }
+
+    /// A REST proxy event for `params`, signed over `signed_url` with `token`.
+    pub fn event_signed(&self, params: &[(&str, &str)], signed_url: &str, token: &str) -> Value {
+        let signature = twilio_signature(token, signed_url, params);
+        rest_proxy_event(
+            "POST",
+            INBOUND_PATH,
+            STAGE,
+            API_HOST,
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Twilio-Signature", &signature),
+                ("User-Agent", "TwilioProxy/1.1"),
+            ],
+            &twilio_form(params),
+            None,
+        )
+    }
+
+    /// An inbound webhook as Twilio would send it: signed, REST proxy event.
+    pub fn inbound_event(&self, params: &[(&str, &str)]) -> Value {
+        self.event_signed(params, &self.inbound_url(), TEST_AUTH_TOKEN)
+    }
+
+    pub async fn invoke(&self, event: Value) -> HttpAnswer {
+        match self.runtime.invoke(event).await {
+            Invocation::Response(response) => {
+                let (status, headers, body) = response_parts(&response);
+                HttpAnswer {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+            Invocation::Error(error) => panic!(
+                "invocation failed: {error}\nlogs:\n{}",
+                self.logs().join("\n")
+            ),
+        }
+    }
+
+    /// A driver's text: `From`, `Body`, a fresh `MessageSid`. Returns the SID too.
+    pub async fn text_from(&self, from: &str, body: &str) -> (String, HttpAnswer) {
+        let sid = message_sid();
+        let params = driver_params(&sid, from, body);
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let answer = self.invoke(self.inbound_event(&params)).await;
+        (sid, answer)
+    }
+
+    pub fn sent(&self) -> Vec<SentMessage> {
+        self.twilio.messages()
+    }
+
+    pub fn sent_to(&self, phone: &str) -> Vec<SentMessage> {
+        self.sent().into_iter().filter(|m| m.to == phone).collect()
+    }
+
+    /// Every log line of every instance.
+    pub fn logs(&self) -> Vec<String> {
+        self.functions.iter().flat_map(|f| f.logs()).collect()
+    }
+
+    pub fn json_logs(&self) -> Vec<Value> {
+        self.functions.iter().flat_map(|f| f.json_logs()).collect()
+    }
+
+    pub async fn stop(self) {
+        for function in self.functions {
+            function.stop().await;
+        }
+    }
+}
+
+/// The parameters of Twilio's messaging webhook for one SMS.
+pub fn driver_params(sid: &str, from: &str, body: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("ToCountry", "US".into()),
+        ("SmsMessageSid", sid.into()),
+        ("NumMedia", "0".into()),
+        ("SmsSid", sid.into()),
+        ("SmsStatus", "received".into()),
+        ("Body", body.into()),
+        ("To", QDN_NUMBER.into()),
+        ("NumSegments", "1".into()),
+        ("MessageSid", sid.into()),
+        ("AccountSid", TEST_ACCOUNT_SID.into()),
+        ("From", from.into()),
+        ("ApiVersion", "2010-04-01".into()),
+    ]
+}
