@@ -23,7 +23,10 @@ async fn available_primary_receives_the_text() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].to, PRIMARY_PHONE);
     assert_eq!(sent[0].from.as_deref(), Some(QDN_NUMBER));
-    assert_eq!(sent[0].body, format!("QDN driver {DRIVER}: Load ready at 5th & Main"));
+    assert_eq!(
+        sent[0].body,
+        format!("QDN driver {DRIVER}: Load ready at 5th & Main")
+    );
     assert!(stack.aws.alerts().await.is_empty());
     let primary = stack.aws.get_dispatcher("sergio-main").await.unwrap();
     assert_eq!(primary["available"], json!(true));
@@ -45,7 +48,10 @@ async fn unavailable_primary_cascades_to_backup() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].to, BACKUP_PHONE);
     let alerts = stack.aws.alerts().await;
-    assert!(alerts.iter().any(|a| a.message["type"] == "cascade"), "{alerts:?}");
+    assert!(
+        alerts.iter().any(|a| a.message["type"] == "cascade"),
+        "{alerts:?}"
+    );
     stack.stop().await;
 }
 
@@ -62,5 +68,741 @@ async fn no_backup_cascades_to_tertiary() {
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(stack.sent_to(TERTIARY_PHONE).len(), 1, "{:?}", stack.sent());
     assert_eq!(stack.sent().len(), 1);
+    stack.stop().await;
+}
+
+// ---- helpers -------------------------------------------------------------------
+
+use relay_tests::moto::TEST_AUTH_TOKEN;
+use relay_tests::stack::{API_HOST, INBOUND_PATH, STAGE, driver_params, message_sid};
+use relay_tests::twilio_sandbox::Fault;
+use relay_tests::{
+    Invocation, function_url_event, http_api_v2_event, twilio_form, twilio_signature,
+};
+use serde_json::Value;
+
+fn as_refs<'a>(params: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    params.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+async fn seeded(prefix: &str, change: impl FnOnce(&mut Value)) -> InboundStack {
+    let stack = InboundStack::start(prefix).await;
+    let mut seed = seed_dispatcher(unix_now());
+    change(&mut seed);
+    stack.aws.put_dispatcher(seed).await;
+    stack
+}
+
+fn inbound_item(items: &[Value], sid: &str) -> Value {
+    items
+        .iter()
+        .find(|i| i["message_sid"] == sid)
+        .cloned()
+        .unwrap_or_else(|| panic!("no message-log item for {sid}: {items:?}"))
+}
+
+// ---- cascade ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn stale_heartbeat_cascades_and_marks_the_primary_unavailable_once() {
+    let stack = seeded("stale", |s| s["last_heartbeat"] = json!(unix_now() - 301)).await;
+
+    let (sid, first) = stack.text_from(DRIVER, "one").await;
+    let (_, second) = stack.text_from(DRIVER, "two").await;
+
+    assert_eq!((first.status, second.status), (200, 200));
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 2, "{:?}", stack.sent());
+    let primary = stack.aws.get_dispatcher("sergio-main").await.unwrap();
+    assert_eq!(primary["available"], json!(false));
+    let alerts = stack.aws.alerts().await;
+    let unavailable: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.message["type"] == "dispatcher_unavailable")
+        .collect();
+    assert_eq!(
+        unavailable.len(),
+        1,
+        "flipped once, alerted once: {alerts:?}"
+    );
+    assert_eq!(unavailable[0].message["message_sid"], sid.as_str());
+    let cascades = alerts
+        .iter()
+        .filter(|a| a.message["type"] == "cascade")
+        .count();
+    assert_eq!(cascades, 2, "every cascaded message alerts: {alerts:?}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn off_duty_primary_cascades_to_backup() {
+    let stack = seeded("offduty", |s| s["on_duty"] = json!(false)).await;
+    let (_, answer) = stack.text_from(DRIVER, "hello").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{:?}", stack.sent());
+    let alerts = stack.aws.alerts().await;
+    let cascade = alerts
+        .iter()
+        .find(|a| a.message["type"] == "cascade")
+        .unwrap();
+    assert_eq!(cascade.message["reason"], "primary: primary off duty");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn cascade_alert_names_event_type_dispatcher_reason_and_message() {
+    let stack = seeded("alert", |s| s["available"] = json!(false)).await;
+    let (sid, _) = stack.text_from(DRIVER, "hello").await;
+
+    let alerts = stack.aws.alerts().await;
+    let cascade = alerts
+        .iter()
+        .find(|a| a.message["type"] == "cascade")
+        .unwrap_or_else(|| panic!("no cascade alert: {alerts:?}"));
+    assert_eq!(
+        cascade.attributes.get("type").map(String::as_str),
+        Some("cascade")
+    );
+    let subject = cascade.subject.as_deref().unwrap_or_default();
+    assert!(
+        subject.contains("cascade") && subject.contains("backup"),
+        "{subject}"
+    );
+    assert_eq!(cascade.message["dispatcher_id"], "sergio-main");
+    assert_eq!(cascade.message["message_sid"], sid.as_str());
+    assert_eq!(cascade.message["routing_decision"], "backup");
+    assert_eq!(
+        cascade.message["reason"],
+        "primary: primary marked unavailable"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_number_twilio_refuses_for_good_falls_through_to_the_next_tier() {
+    // +15005550004 is Twilio's magic "unsubscribed" (21610) number.
+    let stack = seeded("refused", |s| s["phone"] = json!("+15005550004")).await;
+    let (sid, answer) = stack.text_from(DRIVER, "hello").await;
+
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{:?}", stack.sent());
+    let requests = stack.twilio.requests();
+    assert_eq!(requests.len(), 2, "one refused try, one send: {requests:?}");
+    assert_eq!(requests[0].error_code, Some(21610));
+    let item = inbound_item(&stack.aws.message_log_items().await, &sid);
+    assert_eq!(item["routing_decision"], "backup");
+    assert_eq!(item["attempts"][0]["error_code"], json!(21610));
+    let alerts = stack.aws.alerts().await;
+    let cascade = alerts
+        .iter()
+        .find(|a| a.message["type"] == "cascade")
+        .unwrap();
+    assert!(
+        cascade.message["reason"]
+            .as_str()
+            .unwrap()
+            .contains("21610"),
+        "{cascade:?}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_numbers_in_the_table_are_skipped_and_alerted_never_sent_to() {
+    let stack = seeded("badnum", |s| {
+        s["phone"] = json!("call sergio");
+        s["backup_dispatcher"] = json!("335-4807");
+    })
+    .await;
+    let (_, answer) = stack.text_from(DRIVER, "hello").await;
+
+    assert_eq!(answer.status, 200);
+    let sent = stack.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].to, TERTIARY_PHONE);
+    assert_eq!(
+        stack.twilio.requests().len(),
+        1,
+        "nothing was tried on the bad numbers"
+    );
+    let alerts = stack.aws.alerts().await;
+    let cascade = alerts
+        .iter()
+        .find(|a| a.message["type"] == "cascade")
+        .unwrap();
+    assert_eq!(cascade.message["routing_decision"], "tertiary");
+    assert_eq!(
+        cascade.message["invalid_numbers"],
+        json!(["primary: call sergio", "backup: 335-4807"])
+    );
+    let logs = stack.logs().join("\n");
+    assert!(logs.contains("invalid number"), "{logs}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn no_reachable_tier_answers_5xx_alerts_and_sends_nothing() {
+    let stack = seeded("none", |s| {
+        s["available"] = json!(false);
+        s["backup_dispatcher"] = json!("nope");
+        s.as_object_mut().unwrap().remove("tertiary_contact");
+    })
+    .await;
+    let (sid, answer) = stack.text_from(DRIVER, "hello").await;
+
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(stack.sent().is_empty());
+    let alerts = stack.aws.alerts().await;
+    let undeliverable = alerts
+        .iter()
+        .find(|a| a.message["type"] == "undeliverable")
+        .unwrap_or_else(|| panic!("{alerts:?}"));
+    assert_eq!(undeliverable.message["message_sid"], sid.as_str());
+    assert_eq!(undeliverable.attributes["type"], "undeliverable");
+    // The claim is released, so a redelivery after ops fix the table can forward it.
+    let items = stack.aws.message_log_items().await;
+    assert!(
+        items.iter().all(|i| i["message_sid"] != sid.as_str()),
+        "{items:?}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn missing_primary_item_answers_5xx_and_alerts() {
+    let stack = InboundStack::start("noitem").await;
+    let (_, answer) = stack.text_from(DRIVER, "hello").await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let alerts = stack.aws.alerts().await;
+    assert!(
+        alerts.iter().any(|a| a.message["type"] == "undeliverable"
+            && a.message["reason"]
+                .as_str()
+                .unwrap()
+                .contains("sergio-main")),
+        "{alerts:?}"
+    );
+    stack.stop().await;
+}
+
+// ---- signatures and bad input ------------------------------------------------------
+
+async fn assert_refused_and_nothing_happened(stack: &InboundStack, event: Value, status: u16) {
+    let answer = stack.invoke(event).await;
+    assert_eq!(answer.status, status, "{answer:?}");
+    assert!(answer.headers["content-type"].starts_with("application/json"));
+    let error: Value = serde_json::from_str(&answer.body).expect("JSON error body");
+    assert!(
+        error["error"].is_string() && error["message"].is_string(),
+        "{error}"
+    );
+    assert!(stack.sent().is_empty(), "nothing sent");
+    assert!(stack.twilio.requests().is_empty(), "Twilio never called");
+    assert!(
+        stack.aws.message_log_items().await.is_empty(),
+        "nothing stored"
+    );
+}
+
+#[tokio::test]
+async fn forged_missing_and_wrong_url_signatures_are_refused_with_403() {
+    let stack = seeded("sig", |_| {}).await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let params = as_refs(&params);
+
+    let forged = stack.event_signed(&params, &stack.inbound_url(), "not-the-auth-token");
+    assert_refused_and_nothing_happened(&stack, forged, 403).await;
+
+    let wrong_url = stack.event_signed(
+        &params,
+        &format!("https://{API_HOST}{INBOUND_PATH}"), // stage left out
+        TEST_AUTH_TOKEN,
+    );
+    assert_refused_and_nothing_happened(&stack, wrong_url, 403).await;
+
+    let mut missing = stack.inbound_event(&params);
+    missing["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("X-Twilio-Signature");
+    missing["multiValueHeaders"]
+        .as_object_mut()
+        .unwrap()
+        .remove("X-Twilio-Signature");
+    assert_refused_and_nothing_happened(&stack, missing, 403).await;
+
+    // A body changed after signing.
+    let mut tampered = stack.inbound_event(&params);
+    tampered["body"] = json!(tampered["body"].as_str().unwrap().replace("hello", "hellp"));
+    assert_refused_and_nothing_happened(&stack, tampered, 403).await;
+
+    let error: Vec<String> = stack
+        .logs()
+        .into_iter()
+        .filter(|l| l.contains("bad_signature"))
+        .collect();
+    assert!(!error.is_empty(), "refusals are logged");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn signature_over_the_url_with_its_default_port_is_accepted() {
+    let stack = seeded("port", |_| {}).await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let with_port = format!("https://{API_HOST}:443/{STAGE}{INBOUND_PATH}");
+    let answer = stack
+        .invoke(stack.event_signed(&as_refs(&params), &with_port, TEST_AUTH_TOKEN))
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent().len(), 1);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn previous_auth_token_is_accepted_during_rotation() {
+    let stack = seeded("rotate", |_| {}).await;
+    let rotated = json!({
+        "account_sid": relay_tests::moto::TEST_ACCOUNT_SID,
+        "auth_token": relay_tests::stack::ROTATED_AUTH_TOKEN,
+        "from_number": relay_tests::moto::TEST_FROM_NUMBER,
+    });
+    stack
+        .aws
+        .rotate_secret(&stack.aws.twilio_secret_id, &rotated.to_string())
+        .await;
+    // Signed with the old token (now AWSPREVIOUS).
+    let (_, answer) = stack.text_from(DRIVER, "hello").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent().len(), 1);
+    // Signed with the new token (AWSCURRENT).
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "x");
+    let current = stack.event_signed(
+        &as_refs(&params),
+        &stack.inbound_url(),
+        relay_tests::stack::ROTATED_AUTH_TOKEN,
+    );
+    assert_eq!(stack.invoke(current).await.status, 200);
+    // Signed with an unrelated token: still refused.
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "x");
+    let forged = stack.event_signed(&as_refs(&params), &stack.inbound_url(), "0000");
+    assert_eq!(stack.invoke(forged).await.status, 403);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_refused_with_400_naming_the_problem() {
+    let stack = seeded("malformed", |_| {}).await;
+    let url = stack.inbound_url();
+
+    for missing in ["MessageSid", "From", "To"] {
+        let sid = message_sid();
+        let params: Vec<(&str, String)> = driver_params(&sid, DRIVER, "hello")
+            .into_iter()
+            .filter(|(k, _)| *k != missing)
+            .collect();
+        let answer = stack
+            .invoke(stack.event_signed(&as_refs(&params), &url, TEST_AUTH_TOKEN))
+            .await;
+        assert_eq!(answer.status, 400, "{missing}: {answer:?}");
+        let error: Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(error["field"], missing, "{error}");
+    }
+
+    let params = driver_params("SM123", DRIVER, "hello");
+    let answer = stack
+        .invoke(stack.event_signed(&as_refs(&params), &url, TEST_AUTH_TOKEN))
+        .await;
+    assert_eq!(answer.status, 400);
+    assert!(answer.body.contains("MessageSid"), "{}", answer.body);
+
+    let mut json_body = stack.inbound_event(&[("MessageSid", "x")]);
+    json_body["body"] = json!("{\"MessageSid\": \"SM1\"}");
+    json_body["headers"]["Content-Type"] = json!("application/json");
+    json_body["multiValueHeaders"]["Content-Type"] = json!(["application/json"]);
+    let answer = stack.invoke(json_body).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(
+        answer.body.contains("x-www-form-urlencoded"),
+        "{}",
+        answer.body
+    );
+
+    assert!(stack.sent().is_empty());
+    assert!(stack.aws.message_log_items().await.is_empty());
+    stack.stop().await;
+}
+
+// ---- de-duplication ----------------------------------------------------------------
+
+#[tokio::test]
+async fn the_same_webhook_delivered_twice_forwards_once() {
+    let stack = seeded("dup", |_| {}).await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let event = stack.inbound_event(&as_refs(&params));
+
+    let first = stack.invoke(event.clone()).await;
+    let second = stack.invoke(event).await;
+
+    assert_eq!((first.status, second.status), (200, 200));
+    assert_eq!(second.body, "<Response/>");
+    assert_eq!(stack.sent().len(), 1, "{:?}", stack.sent());
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_across_instances_forward_once() {
+    let stack = InboundStack::start_with("concurrent", 4, &[]).await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let event = stack.inbound_event(&as_refs(&params));
+
+    let answers = futures::future::join_all((0..8).map(|_| stack.invoke(event.clone()))).await;
+
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    assert_eq!(stack.sent().len(), 1, "{:?}", stack.sent());
+    let serving: usize = stack
+        .functions
+        .iter()
+        .filter(|f| f.logs().iter().any(|l| l.contains(&sid)))
+        .count();
+    assert!(
+        serving >= 2,
+        "the deliveries were spread over several instances"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn twilio_failure_then_redelivery_delivers_exactly_once() {
+    let stack = seeded("redeliver", |_| {}).await;
+    // Three 500s exhaust the bounded retries of the first delivery.
+    stack.twilio.inject(Fault::status(500).times(3));
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let event = stack.inbound_event(&as_refs(&params));
+
+    let failed = stack.invoke(event.clone()).await;
+    assert_eq!(failed.status, 502, "{failed:?}");
+    assert!(stack.sent().is_empty());
+    assert_eq!(stack.twilio.requests().len(), 3, "bounded retries");
+    let alerts = stack.aws.alerts().await;
+    assert!(
+        alerts.iter().any(|a| a.message["type"] == "undeliverable"),
+        "{alerts:?}"
+    );
+
+    let retried = stack.invoke(event.clone()).await;
+    assert_eq!(retried.status, 200, "{retried:?}");
+    let again = stack.invoke(event).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(stack.sent().len(), 1, "{:?}", stack.sent());
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn transient_twilio_errors_are_retried_within_one_delivery() {
+    let stack = seeded("retry", |_| {}).await;
+    stack.twilio.inject(Fault::rate_limited(Some(0)));
+    stack.twilio.inject(Fault::status(503));
+    let (_, answer) = stack.text_from(DRIVER, "hello").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent().len(), 1);
+    assert_eq!(stack.twilio.requests().len(), 3);
+    stack.stop().await;
+}
+
+// ---- message content, log item, log line ------------------------------------------
+
+#[tokio::test]
+async fn media_is_forwarded_as_media() {
+    let stack = seeded("media", |_| {}).await;
+    let sid = format!("MM{:032x}", rand::random::<u128>());
+    let mut params = driver_params(&sid, DRIVER, "photo of the site");
+    params.retain(|(k, _)| *k != "NumMedia");
+    params.extend([
+        ("NumMedia", "2".to_string()),
+        (
+            "MediaUrl0",
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1".to_string(),
+        ),
+        ("MediaContentType0", "image/jpeg".to_string()),
+        (
+            "MediaUrl1",
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME2".to_string(),
+        ),
+        ("MediaContentType1", "image/png".to_string()),
+    ]);
+    let answer = stack.invoke(stack.inbound_event(&as_refs(&params))).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let sent = stack.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].media_urls,
+        vec![
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+            "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME2"
+        ]
+    );
+    assert!(sent[0].body.contains("photo of the site") && sent[0].body.contains(DRIVER));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn message_log_item_records_the_decision_and_expires_after_the_dispatchers_ttl() {
+    let stack = seeded("logitem", |s| {
+        s["available"] = json!(false);
+        s["message_log_ttl"] = json!(3600);
+    })
+    .await;
+    let before = unix_now();
+    let (sid, _) = stack.text_from(DRIVER, "hello").await;
+    let after = unix_now();
+
+    let items = stack.aws.message_log_items().await;
+    let item = inbound_item(&items, &sid);
+    assert_eq!(item["state"], "forwarded");
+    assert_eq!(item["routing_decision"], "backup");
+    assert_eq!(item["dispatcher_id"], "sergio-main");
+    assert_eq!(
+        item["cascade_reason"],
+        "primary: primary marked unavailable"
+    );
+    let forwarded_sid = item["forwarded_sid"].as_str().unwrap();
+    assert_eq!(forwarded_sid, stack.sent()[0].sid);
+    let received = item["received_at"].as_i64().unwrap();
+    assert!((before..=after).contains(&received));
+    assert_eq!(item["expires_at"].as_i64().unwrap(), received + 3600);
+    assert!(item.get("lock_expires_at").is_none());
+    // The forwarded message has its own item, for status callbacks and ACKs.
+    let forward = inbound_item(&items, forwarded_sid);
+    assert_eq!(forward["inbound_sid"], sid.as_str());
+    assert_eq!(forward["to_number"], BACKUP_PHONE);
+    assert_eq!(forward["expires_at"].as_i64().unwrap(), received + 3600);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn default_ttl_is_one_day() {
+    let stack = seeded("ttl", |s| {
+        s.as_object_mut().unwrap().remove("message_log_ttl");
+    })
+    .await;
+    let (sid, _) = stack.text_from(DRIVER, "hello").await;
+    let item = inbound_item(&stack.aws.message_log_items().await, &sid);
+    let received = item["received_at"].as_i64().unwrap();
+    assert_eq!(item["expires_at"].as_i64().unwrap(), received + 86_400);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn routing_is_logged_as_one_json_line_without_body_or_full_numbers() {
+    let stack = seeded("logline", |s| s["available"] = json!(false)).await;
+    let (sid, _) = stack.text_from(DRIVER, "secret load details").await;
+
+    let logs = stack.json_logs();
+    let decisions: Vec<&Value> = logs
+        .iter()
+        .filter(|l| l.get("routing_decision").is_some())
+        .collect();
+    assert_eq!(decisions.len(), 1, "{logs:?}");
+    let line = decisions[0];
+    assert_eq!(line["routing_decision"], "backup");
+    assert_eq!(line["dispatcher_id"], "sergio-main");
+    assert_eq!(
+        line["cascade_reason"],
+        "primary: primary marked unavailable"
+    );
+    assert_eq!(line["message_sid"], sid.as_str());
+    let all = stack.logs().join("\n");
+    assert!(
+        !all.contains("secret load details"),
+        "body leaked into logs"
+    );
+    for number in [
+        DRIVER,
+        BACKUP_PHONE,
+        PRIMARY_PHONE,
+        "6195550123",
+        "8583354807",
+    ] {
+        assert!(!all.contains(number), "{number} leaked into logs:\n{all}");
+    }
+    stack.stop().await;
+}
+
+// ---- dispatcher keywords ----------------------------------------------------------
+
+#[tokio::test]
+async fn off_and_on_from_the_dispatchers_phone_flip_on_duty_and_are_not_relayed() {
+    let stack = seeded("keywords", |s| {
+        s["last_heartbeat"] = json!(unix_now() - 3600)
+    })
+    .await;
+
+    let (_, off) = stack.text_from(PRIMARY_PHONE, "  off ").await;
+    assert_eq!(off.status, 200, "{off:?}");
+    assert_eq!(off.headers["content-type"], "text/xml");
+    assert!(off.body.contains("OFF duty"), "{}", off.body);
+    let primary = stack.aws.get_dispatcher("sergio-main").await.unwrap();
+    assert_eq!(primary["on_duty"], json!(false));
+    assert!(stack.sent().is_empty(), "a command is not relayed");
+
+    let before = unix_now();
+    let (_, on) = stack.text_from("858-555-0100", "ON").await;
+    assert_eq!(on.status, 200);
+    let primary = stack.aws.get_dispatcher("sergio-main").await.unwrap();
+    assert_eq!(primary["on_duty"], json!(true));
+    assert_eq!(primary["available"], json!(true));
+    assert!(
+        primary["last_heartbeat"].as_i64().unwrap() >= before,
+        "ON is a check-in"
+    );
+    assert!(stack.sent().is_empty());
+
+    // Back on duty with a fresh check-in: the next driver text goes to the primary.
+    stack.text_from(DRIVER, "hello").await;
+    assert_eq!(stack.sent_to(PRIMARY_PHONE).len(), 1, "{:?}", stack.sent());
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn keywords_from_other_phones_and_other_texts_from_dispatchers_are_relayed() {
+    let stack = seeded("notkeyword", |_| {}).await;
+    stack.text_from(DRIVER, "OFF").await;
+    stack.text_from(BACKUP_PHONE, "off to the yard now").await;
+    let sent = stack.sent_to(PRIMARY_PHONE);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[0].body, format!("QDN driver {DRIVER}: OFF"));
+    let primary = stack.aws.get_dispatcher("sergio-main").await.unwrap();
+    assert_eq!(primary["on_duty"], json!(true));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn ack_from_a_dispatcher_is_a_command_not_a_message() {
+    let stack = seeded("ack", |_| {}).await;
+    let (sid, answer) = stack.text_from(BACKUP_PHONE, "ack k7q").await;
+    assert_eq!(answer.status, 200);
+    assert!(stack.sent().is_empty());
+    let item = inbound_item(&stack.aws.message_log_items().await, &sid);
+    assert_eq!(item["state"], "command");
+    assert_eq!(item["command"], "ACK");
+    stack.stop().await;
+}
+
+// ---- event shapes and URLs ----------------------------------------------------------
+
+#[tokio::test]
+async fn http_api_and_function_url_events_are_served_too() {
+    let stack = seeded("v2", |_| {}).await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "via http api");
+    let params = as_refs(&params);
+    let url = format!("https://{API_HOST}/{STAGE}{INBOUND_PATH}");
+    let signature = twilio_signature(TEST_AUTH_TOKEN, &url, &params);
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("x-twilio-signature", signature.as_str()),
+    ];
+    let event = http_api_v2_event(
+        "POST",
+        INBOUND_PATH,
+        STAGE,
+        API_HOST,
+        &headers,
+        &twilio_form(&params),
+        None,
+    );
+    assert_eq!(stack.invoke(event).await.status, 200);
+
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "via function url");
+    let params = as_refs(&params);
+    let url = format!(
+        "https://{}{INBOUND_PATH}",
+        relay_tests::events::FUNCTION_URL_HOST
+    );
+    let signature = twilio_signature(TEST_AUTH_TOKEN, &url, &params);
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("x-twilio-signature", signature.as_str()),
+    ];
+    let event = function_url_event("POST", INBOUND_PATH, &headers, &twilio_form(&params), None);
+    let event = relay_tests::events::with_base64_body(event);
+    let answer = stack.invoke(event).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent().len(), 2, "{:?}", stack.sent());
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn public_base_url_is_what_the_signature_covers_when_set() {
+    let base = "https://dashboard.quickdumpnow.com";
+    let stack = InboundStack::start_with("publicurl", 1, &[("PUBLIC_BASE_URL", base)]).await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let params = as_refs(&params);
+
+    let by_request_url = stack.event_signed(&params, &stack.inbound_url(), TEST_AUTH_TOKEN);
+    assert_eq!(stack.invoke(by_request_url).await.status, 403);
+
+    let public = format!("{base}{INBOUND_PATH}");
+    let answer = stack
+        .invoke(stack.event_signed(&params, &public, TEST_AUTH_TOKEN))
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let sent = stack.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].status_callback.as_deref(),
+        Some("https://dashboard.quickdumpnow.com/api/v1/sms/status")
+    );
+    stack.stop().await;
+}
+
+// ---- configuration ------------------------------------------------------------------
+
+#[tokio::test]
+async fn missing_configuration_fails_every_invocation_naming_the_variable() {
+    let stack = InboundStack::start_with("noconfig", 1, &[("TWILIO_SECRET_ID", "")]).await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let event = stack.inbound_event(&as_refs(&params));
+    for _ in 0..2 {
+        let Invocation::Error(error) = stack.runtime.invoke(event.clone()).await else {
+            panic!("expected the invocation to fail");
+        };
+        assert!(error.to_string().contains("TWILIO_SECRET_ID"), "{error}");
+    }
+    assert!(stack.logs().iter().any(|l| l.contains("TWILIO_SECRET_ID")));
+    assert!(stack.sent().is_empty());
+    assert!(stack.aws.message_log_items().await.is_empty());
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn unreadable_secret_fails_the_invocation_naming_the_secret() {
+    let stack =
+        InboundStack::start_with("nosecret", 1, &[("TWILIO_SECRET_ID", "qdn/does-not-exist")])
+            .await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let Invocation::Error(error) = stack
+        .runtime
+        .invoke(stack.inbound_event(&as_refs(&params)))
+        .await
+    else {
+        panic!("expected the invocation to fail");
+    };
+    assert!(error.to_string().contains("qdn/does-not-exist"), "{error}");
+    assert!(stack.sent().is_empty());
     stack.stop().await;
 }

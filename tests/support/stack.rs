@@ -19,6 +19,8 @@ pub const STAGE: &str = "prod";
 pub const INBOUND_PATH: &str = "/api/v1/sms/inbound";
 /// QDN's public number, the `To` of every driver's text.
 pub const QDN_NUMBER: &str = "+15005550006";
+/// The auth token tests rotate the Twilio secret to.
+pub const ROTATED_AUTH_TOKEN: &str = "fedcba9876543210fedcba9876543210";
 
 /// The seed's dispatcher: primary `+18585550100`, backup `858-335-4807`, tertiary
 /// `+1-619-555-0199`, available with a fresh heartbeat.
@@ -76,13 +78,22 @@ impl InboundStack {
     /// execution environments; `extra_env` overrides the configuration.
     pub async fn start_with(prefix: &str, instances: usize, extra_env: &[(&str, &str)]) -> Self {
         let aws = AwsFixture::create(prefix).await;
-        let twilio = Sandbox::start(SandboxConfig::single(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN))
+        // Twilio accepts the rotated token too once a rotation has been promoted.
+        let mut accounts = SandboxConfig::single(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN);
+        accounts
+            .accounts
+            .extend(SandboxConfig::single(TEST_ACCOUNT_SID, ROTATED_AUTH_TOKEN).accounts);
+        let twilio = Sandbox::start(accounts)
             .await
             .expect("twilio sandbox starts");
         let runtime = RuntimeApi::start().await;
         let mut env = aws.function_env();
         env.push(("TWILIO_API_BASE".into(), twilio.base_url()));
-        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let functions = (0..instances)
             .map(|_| FunctionProcess::spawn("sms-inbound", &runtime, &env))
             .collect();

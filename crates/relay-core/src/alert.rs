@@ -66,7 +66,10 @@ impl Alert {
     pub fn subject(&self) -> String {
         let subject = match (self.kind, self.routing_decision.as_deref()) {
             (AlertKind::Cascade, Some(tier)) => {
-                format!("QDN relay: message cascaded to {tier} ({})", self.dispatcher_id)
+                format!(
+                    "QDN relay: message cascaded to {tier} ({})",
+                    self.dispatcher_id
+                )
             }
             (AlertKind::Cascade, None) => format!("QDN relay: cascade ({})", self.dispatcher_id),
             (AlertKind::DispatcherUnavailable, _) => {
@@ -106,7 +109,10 @@ mod tests {
         assert_eq!(json["reason"], "primary off duty");
         assert_eq!(json["message_sid"], "SM0123");
         assert_eq!(json["routing_decision"], "backup");
-        assert_eq!(alert.subject(), "QDN relay: message cascaded to backup (sergio-main)");
+        assert_eq!(
+            alert.subject(),
+            "QDN relay: message cascaded to backup (sergio-main)"
+        );
     }
 
     #[test]

@@ -271,18 +271,33 @@ mod tests {
             ]
         );
         assert_eq!(plan.primary_unavailable, None);
-        assert_eq!(cascade_reason(&plan, &[], Some(Tier::Primary)), "primary available");
+        assert_eq!(
+            cascade_reason(&plan, &[], Some(Tier::Primary)),
+            "primary available"
+        );
     }
 
     #[test]
     fn each_unavailability_moves_to_backup_and_marks_primary() {
         let cases: Vec<(Box<dyn Fn(&mut DispatcherRecord)>, Unavailability)> = vec![
-            (Box::new(|r| r.available = false), Unavailability::MarkedUnavailable),
-            (Box::new(|r| r.on_duty = Some(false)), Unavailability::OffDuty),
-            (Box::new(|r| r.last_heartbeat = None), Unavailability::NoHeartbeat),
+            (
+                Box::new(|r| r.available = false),
+                Unavailability::MarkedUnavailable,
+            ),
+            (
+                Box::new(|r| r.on_duty = Some(false)),
+                Unavailability::OffDuty,
+            ),
+            (
+                Box::new(|r| r.last_heartbeat = None),
+                Unavailability::NoHeartbeat,
+            ),
             (
                 Box::new(|r| r.last_heartbeat = Some(NOW - 300)),
-                Unavailability::HeartbeatStale { age_secs: 300, max_age_secs: 300 },
+                Unavailability::HeartbeatStale {
+                    age_secs: 300,
+                    max_age_secs: 300,
+                },
             ),
         ];
         for (change, expected) in cases {
@@ -302,14 +317,20 @@ mod tests {
     fn heartbeat_just_inside_the_limit_counts() {
         let mut record = seed();
         record.last_heartbeat = Some(NOW - 299);
-        assert_eq!(plan_cascade(&record, NOW, &POLICY).targets[0].tier, Tier::Primary);
+        assert_eq!(
+            plan_cascade(&record, NOW, &POLICY).targets[0].tier,
+            Tier::Primary
+        );
     }
 
     #[test]
     fn absent_on_duty_means_on_duty() {
         let mut record = seed();
         record.on_duty = None;
-        assert_eq!(plan_cascade(&record, NOW, &POLICY).targets[0].tier, Tier::Primary);
+        assert_eq!(
+            plan_cascade(&record, NOW, &POLICY).targets[0].tier,
+            Tier::Primary
+        );
     }
 
     #[test]

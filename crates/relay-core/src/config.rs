@@ -52,7 +52,11 @@ impl Settings {
 
     /// Reads settings through `lookup`; an empty value counts as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let required = |name: &'static str| get(name).ok_or(ConfigError::Missing { name });
         let invalid = |name: &'static str, value: &str, reason: String| ConfigError::Invalid {
             name,
@@ -70,7 +74,13 @@ impl Settings {
                 .parse::<i64>()
                 .ok()
                 .filter(|secs| *secs > 0)
-                .ok_or_else(|| invalid("HEARTBEAT_MAX_AGE_SECS", &raw, "expected a positive whole number of seconds".into()))?,
+                .ok_or_else(|| {
+                    invalid(
+                        "HEARTBEAT_MAX_AGE_SECS",
+                        &raw,
+                        "expected a positive whole number of seconds".into(),
+                    )
+                })?,
         };
 
         let public_base_url = match get("PUBLIC_BASE_URL") {
@@ -80,8 +90,8 @@ impl Settings {
             ),
         };
         let twilio_raw = get("TWILIO_API_BASE").unwrap_or_else(|| "https://api.twilio.com".into());
-        let twilio_api_base =
-            http_base_url(&twilio_raw).map_err(|reason| invalid("TWILIO_API_BASE", &twilio_raw, reason))?;
+        let twilio_api_base = http_base_url(&twilio_raw)
+            .map_err(|reason| invalid("TWILIO_API_BASE", &twilio_raw, reason))?;
 
         let country_raw = get("DEFAULT_COUNTRY_CODE").unwrap_or_else(|| "1".into());
         let default_country = CountryCode::parse(&country_raw)
@@ -102,9 +112,9 @@ impl Settings {
     }
 
     pub fn jwt_secret_id(&self) -> Result<&str, ConfigError> {
-        self.jwt_secret_id
-            .as_deref()
-            .ok_or(ConfigError::Missing { name: "JWT_SECRET_ID" })
+        self.jwt_secret_id.as_deref().ok_or(ConfigError::Missing {
+            name: "JWT_SECRET_ID",
+        })
     }
 }
 
@@ -124,13 +134,18 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
     }
 
     const REQUIRED: [(&str, &str); 2] = [
-        ("ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:qdn-alerts"),
+        (
+            "ALERT_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:qdn-alerts",
+        ),
         ("TWILIO_SECRET_ID", "qdn/twilio"),
     ];
 
@@ -151,7 +166,12 @@ mod tests {
     #[test]
     fn missing_required_variables_are_named() {
         let err = settings(&REQUIRED[..1]).unwrap_err();
-        assert_eq!(err, ConfigError::Missing { name: "TWILIO_SECRET_ID" });
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                name: "TWILIO_SECRET_ID"
+            }
+        );
         let err = settings(&[("TWILIO_SECRET_ID", "x"), ("ALERT_TOPIC_ARN", "  ")]).unwrap_err();
         assert_eq!(err.variable(), "ALERT_TOPIC_ARN");
         assert!(err.to_string().contains("ALERT_TOPIC_ARN"));
@@ -192,7 +212,10 @@ mod tests {
         assert_eq!(s.message_table, "m");
         assert_eq!(s.primary_dispatcher_id.as_str(), "ana");
         assert_eq!(s.heartbeat_max_age_secs, 60);
-        assert_eq!(s.public_base_url.as_deref(), Some("https://dashboard.quickdumpnow.com"));
+        assert_eq!(
+            s.public_base_url.as_deref(),
+            Some("https://dashboard.quickdumpnow.com")
+        );
         assert_eq!(s.twilio_api_base, "http://127.0.0.1:4599");
         assert_eq!(s.default_country, CountryCode::parse("44").unwrap());
         assert_eq!(s.jwt_secret_id().unwrap(), "qdn/jwt");

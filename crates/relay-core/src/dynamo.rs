@@ -10,9 +10,7 @@ use tracing::instrument;
 
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
-use crate::ports::{
-    Claim, CommandRecord, DispatcherStore, ForwardRecord, MessageLog, StoreError,
-};
+use crate::ports::{Claim, CommandRecord, DispatcherStore, ForwardRecord, MessageLog, StoreError};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -90,7 +88,13 @@ impl DispatcherStore for DynamoDispatcherStore {
                 .send()
                 .await
                 .map_err(|e| unavailable(&self.table, "Scan", e))?;
-            records.extend(output.items.unwrap_or_default().into_iter().map(|i| self.parse(i)));
+            records.extend(
+                output
+                    .items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|i| self.parse(i)),
+            );
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start_key = Some(key),
                 _ => return Ok(records),
@@ -113,7 +117,10 @@ impl DispatcherStore for DynamoDispatcherStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(unavailable(&self.table, "UpdateItem", e)),
@@ -136,14 +143,19 @@ impl DispatcherStore for DynamoDispatcherStore {
             .expression_attribute_values(":on_duty", AttributeValue::Bool(on_duty));
         let request = if on_duty {
             request
-                .update_expression("SET on_duty = :on_duty, available = :on_duty, last_heartbeat = :now")
+                .update_expression(
+                    "SET on_duty = :on_duty, available = :on_duty, last_heartbeat = :now",
+                )
                 .expression_attribute_values(":now", n(now))
         } else {
             request.update_expression("SET on_duty = :on_duty")
         };
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(unavailable(&self.table, "UpdateItem", e)),
@@ -201,7 +213,6 @@ impl DynamoMessageLog {
             _ => None,
         }))
     }
-
 }
 
 #[async_trait]
@@ -228,7 +239,10 @@ impl MessageLog for DynamoMessageLog {
             .await;
         match result {
             Ok(_) => Ok(Claim::Acquired),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 Ok(match self.read_state(sid).await? {
                     Some(state) if state == state::IN_PROGRESS => Claim::InProgress,
                     Some(state) => Claim::AlreadyHandled { state },
@@ -255,7 +269,12 @@ impl MessageLog for DynamoMessageLog {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(unavailable(&self.table, "DeleteItem", e)),
         }
     }
@@ -284,7 +303,10 @@ impl MessageLog for DynamoMessageLog {
             (":from".to_string(), s(&record.from)),
             (":to".to_string(), s(&record.to)),
             (":media".to_string(), n(record.num_media)),
-            (":truncated".to_string(), AttributeValue::Bool(record.body_truncated)),
+            (
+                ":truncated".to_string(),
+                AttributeValue::Bool(record.body_truncated),
+            ),
             (":attempts".to_string(), AttributeValue::L(attempts)),
             (":at".to_string(), n(record.forwarded_at)),
             (":expires".to_string(), n(record.expires_at)),

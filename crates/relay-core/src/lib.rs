@@ -4,17 +4,17 @@
 //! signatures, configuration) sit beside narrow ports (`ports`) and their AWS and
 //! Twilio adapters. The Lambda binaries in `functions/` only wire these together.
 
+pub mod alert;
 pub mod cascade;
 pub mod config;
 pub mod dispatcher;
-pub mod ids;
-pub mod phone;
-pub mod signature;
-pub mod alert;
 pub mod dynamo;
+pub mod ids;
+pub mod inbound;
+pub mod phone;
 pub mod ports;
 pub mod secrets;
+pub mod signature;
 pub mod sns;
-pub mod twilio;
-pub mod inbound;
 pub mod telemetry;
+pub mod twilio;

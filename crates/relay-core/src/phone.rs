@@ -192,10 +192,19 @@ mod tests {
     fn junk_is_rejected() {
         assert_eq!(us(""), Err(PhoneError::Empty));
         assert!(matches!(us("call me"), Err(PhoneError::BadCharacters(_))));
-        assert!(matches!(us("1-800-FLOWERS"), Err(PhoneError::BadCharacters(_))));
+        assert!(matches!(
+            us("1-800-FLOWERS"),
+            Err(PhoneError::BadCharacters(_))
+        ));
         assert!(matches!(us("335-4807"), Err(PhoneError::BadLength(_))));
-        assert!(matches!(us("+1 858 335 48071"), Err(PhoneError::BadLength(_))));
-        assert!(matches!(us("+1234567890123456"), Err(PhoneError::BadLength(_))));
+        assert!(matches!(
+            us("+1 858 335 48071"),
+            Err(PhoneError::BadLength(_))
+        ));
+        assert!(matches!(
+            us("+1234567890123456"),
+            Err(PhoneError::BadLength(_))
+        ));
         assert!(matches!(us("+0123456789"), Err(PhoneError::BadLength(_))));
         assert!(matches!(us("---"), Err(PhoneError::BadCharacters(_))));
     }

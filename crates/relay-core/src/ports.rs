@@ -36,8 +36,12 @@ pub trait DispatcherStore: Send + Sync {
     async fn mark_unavailable(&self, id: &DispatcherId) -> Result<bool, StoreError>;
     /// The dispatcher's ON/OFF switch. ON is also a check-in: `available = true` and
     /// `last_heartbeat = now`. Does nothing (`Ok(false)`) when the item does not exist.
-    async fn set_on_duty(&self, id: &DispatcherId, on_duty: bool, now: i64)
-    -> Result<bool, StoreError>;
+    async fn set_on_duty(
+        &self,
+        id: &DispatcherId,
+        on_duty: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// What an earlier delivery of the same webhook left in the message log.

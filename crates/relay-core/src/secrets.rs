@@ -50,13 +50,17 @@ impl SecretReader {
             .send()
             .await;
         match result {
-            Ok(output) => output.secret_string.map(Some).ok_or_else(|| SecretError::Malformed {
-                secret_id: secret_id.to_string(),
-                detail: "it has no SecretString".into(),
-            }),
+            Ok(output) => output
+                .secret_string
+                .map(Some)
+                .ok_or_else(|| SecretError::Malformed {
+                    secret_id: secret_id.to_string(),
+                    detail: "it has no SecretString".into(),
+                }),
             Err(e)
                 if stage != "AWSCURRENT"
-                    && e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) =>
+                    && e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
                 Ok(None)
             }
@@ -106,8 +110,10 @@ impl TwilioAccount {
             secret_id: secret_id.to_string(),
             detail,
         };
-        let raw: TwilioSecretJson = serde_json::from_str(json).map_err(|e| malformed(e.to_string()))?;
-        let account_sid = AccountSid::parse(raw.account_sid.trim()).map_err(|e| malformed(e.to_string()))?;
+        let raw: TwilioSecretJson =
+            serde_json::from_str(json).map_err(|e| malformed(e.to_string()))?;
+        let account_sid =
+            AccountSid::parse(raw.account_sid.trim()).map_err(|e| malformed(e.to_string()))?;
         if raw.auth_token.trim().is_empty() {
             return Err(malformed("auth_token is empty".into()));
         }
@@ -121,7 +127,9 @@ impl TwilioAccount {
             .transpose()
             .map_err(|e| malformed(e.to_string()))?;
         if from_number.is_none() && messaging_service_sid.is_none() {
-            return Err(malformed("one of from_number or messaging_service_sid is required".into()));
+            return Err(malformed(
+                "one of from_number or messaging_service_sid is required".into(),
+            ));
         }
         Ok(TwilioAccount {
             account_sid,
@@ -150,7 +158,11 @@ pub struct TwilioAccountCache {
 }
 
 impl TwilioAccountCache {
-    pub fn new(reader: SecretReader, secret_id: impl Into<String>, default_country: CountryCode) -> Self {
+    pub fn new(
+        reader: SecretReader,
+        secret_id: impl Into<String>,
+        default_country: CountryCode,
+    ) -> Self {
         TwilioAccountCache {
             reader,
             secret_id: secret_id.into(),
@@ -189,10 +201,14 @@ impl TwilioAccountCache {
                     account.previous_auth_token = Some(p.auth_token.trim().to_string());
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(secret_id = %self.secret_id, error = %e, "AWSPREVIOUS version of the Twilio secret is malformed; ignoring it"),
+                Err(e) => {
+                    tracing::warn!(secret_id = %self.secret_id, error = %e, "AWSPREVIOUS version of the Twilio secret is malformed; ignoring it")
+                }
             },
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "AWSPREVIOUS version of the Twilio secret is unreadable; ignoring it"),
+            Err(e) => {
+                tracing::warn!(error = %e, "AWSPREVIOUS version of the Twilio secret is unreadable; ignoring it")
+            }
         }
         Ok(account)
     }
@@ -218,13 +234,24 @@ mod tests {
 
     #[test]
     fn numbers_are_normalised_and_sids_checked() {
-        let json = format!(r#"{{"account_sid":"{SID}","auth_token":"t","from_number":"858-555-0100"}}"#);
+        let json =
+            format!(r#"{{"account_sid":"{SID}","auth_token":"t","from_number":"858-555-0100"}}"#);
         let account = parse(&json).unwrap();
-        assert_eq!(account.from_number.as_ref().unwrap().as_str(), "+18585550100");
+        assert_eq!(
+            account.from_number.as_ref().unwrap().as_str(),
+            "+18585550100"
+        );
         assert_eq!(account.webhook_tokens(), vec!["t"]);
-        let bad = format!(r#"{{"account_sid":"{SID}","auth_token":"t","messaging_service_sid":"MG1"}}"#);
+        let bad =
+            format!(r#"{{"account_sid":"{SID}","auth_token":"t","messaging_service_sid":"MG1"}}"#);
         assert!(matches!(parse(&bad), Err(SecretError::Malformed { .. })));
-        assert!(matches!(parse("not json"), Err(SecretError::Malformed { .. })));
-        assert!(parse(r#"{"account_sid":"AC1","auth_token":"t","from_number":"+18585550100"}"#).is_err());
+        assert!(matches!(
+            parse("not json"),
+            Err(SecretError::Malformed { .. })
+        ));
+        assert!(
+            parse(r#"{"account_sid":"AC1","auth_token":"t","from_number":"+18585550100"}"#)
+                .is_err()
+        );
     }
 }

@@ -31,8 +31,8 @@ fn signed_payload(url: &str, params: &[(String, String)]) -> String {
 }
 
 fn mac_over(auth_token: &str, payload: &str) -> HmacSha1 {
-    let mut mac = HmacSha1::new_from_slice(auth_token.as_bytes())
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        HmacSha1::new_from_slice(auth_token.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(payload.as_bytes());
     mac
 }
@@ -183,12 +183,19 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        assert_eq!(compute_signature(TOKEN, URL, &params), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+        assert_eq!(
+            compute_signature(TOKEN, URL, &params),
+            "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+        );
     }
 
     #[test]
     fn port_is_removed_from_https() {
-        assert!(valid("https://mycompany.com:1234/myapp.php?foo=1&bar=2", &params(), EXPECTED));
+        assert!(valid(
+            "https://mycompany.com:1234/myapp.php?foo=1&bar=2",
+            &params(),
+            EXPECTED
+        ));
     }
 
     #[test]
@@ -210,7 +217,11 @@ mod tests {
 
     #[test]
     fn wrong_anything_fails() {
-        assert!(!valid("https://mycompany.com/other.php?foo=1&bar=2", &params(), EXPECTED));
+        assert!(!valid(
+            "https://mycompany.com/other.php?foo=1&bar=2",
+            &params(),
+            EXPECTED
+        ));
         assert!(!is_valid_signature(&["54321"], URL, &params(), EXPECTED));
         let mut tampered = params();
         tampered[1].1 = "9999".into();
@@ -222,14 +233,22 @@ mod tests {
 
     #[test]
     fn previous_token_is_accepted_during_rotation() {
-        assert!(is_valid_signature(&["new-token", TOKEN], URL, &params(), EXPECTED));
+        assert!(is_valid_signature(
+            &["new-token", TOKEN],
+            URL,
+            &params(),
+            EXPECTED
+        ));
     }
 
     #[test]
     fn url_variants_cut_only_the_port() {
         assert_eq!(
             url_variants("https://user:pw@h.example:8443/p?q=1"),
-            vec!["https://user:pw@h.example/p?q=1", "https://user:pw@h.example:8443/p?q=1"]
+            vec![
+                "https://user:pw@h.example/p?q=1",
+                "https://user:pw@h.example:8443/p?q=1"
+            ]
         );
         assert_eq!(
             url_variants("https://[::1]/x"),

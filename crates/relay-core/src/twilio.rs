@@ -92,7 +92,10 @@ pub struct TwilioSender<'a> {
 
 enum AttemptOutcome {
     Done(Result<SentSms, SendError>),
-    Retry { detail: String, retry_after: Option<Duration> },
+    Retry {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl TwilioSender<'_> {
@@ -116,7 +119,10 @@ impl TwilioSender<'_> {
             .api
             .http
             .post(url)
-            .basic_auth(self.account.account_sid.as_str(), Some(&self.account.auth_token))
+            .basic_auth(
+                self.account.account_sid.as_str(),
+                Some(&self.account.auth_token),
+            )
             .form(form)
             .send()
             .await;
@@ -208,7 +214,10 @@ impl SmsSender for TwilioSender<'_> {
                     }
                     return result;
                 }
-                AttemptOutcome::Retry { detail, retry_after } => {
+                AttemptOutcome::Retry {
+                    detail,
+                    retry_after,
+                } => {
                     tracing::warn!(attempt, detail = %detail, "Twilio send failed; may retry");
                     if attempt >= self.api.retry.max_attempts {
                         return Err(SendError::Unavailable {

@@ -46,8 +46,14 @@ impl InboundApp {
                 aws_sdk_dynamodb::Client::new(&aws),
                 &settings.state_table,
             ),
-            log: DynamoMessageLog::new(aws_sdk_dynamodb::Client::new(&aws), &settings.message_table),
-            alerts: SnsAlertPublisher::new(aws_sdk_sns::Client::new(&aws), &settings.alert_topic_arn),
+            log: DynamoMessageLog::new(
+                aws_sdk_dynamodb::Client::new(&aws),
+                &settings.message_table,
+            ),
+            alerts: SnsAlertPublisher::new(
+                aws_sdk_sns::Client::new(&aws),
+                &settings.alert_topic_arn,
+            ),
             account: TwilioAccountCache::new(
                 SecretReader::new(aws_sdk_secretsmanager::Client::new(&aws)),
                 &settings.twilio_secret_id,
@@ -77,7 +83,9 @@ impl ApiError {
                 WebhookError::NotAForm(_)
                 | WebhookError::MissingField(_)
                 | WebhookError::InvalidField { .. } => StatusCode::BAD_REQUEST,
-                WebhookError::MissingSignature | WebhookError::BadSignature => StatusCode::FORBIDDEN,
+                WebhookError::MissingSignature | WebhookError::BadSignature => {
+                    StatusCode::FORBIDDEN
+                }
             },
             // 5xx so Twilio's fallback URL takes the message over.
             ApiError::Relay(e) => match e {
@@ -167,8 +175,16 @@ pub async fn handle(
     let now = unix_now();
     let outcome = async {
         let hook = Webhook::from_request(&req, app.settings.public_base_url.as_deref())?;
-        let signature = hook.signature.as_deref().ok_or(WebhookError::MissingSignature)?;
-        if !is_valid_signature(&account.webhook_tokens(), &hook.url, &hook.params, signature) {
+        let signature = hook
+            .signature
+            .as_deref()
+            .ok_or(WebhookError::MissingSignature)?;
+        if !is_valid_signature(
+            &account.webhook_tokens(),
+            &hook.url,
+            &hook.params,
+            signature,
+        ) {
             return Err(WebhookError::BadSignature.into());
         }
         match hook.route {

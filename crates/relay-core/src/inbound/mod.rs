@@ -194,7 +194,9 @@ impl Relay<'_> {
                 Err(error) => return Err(RelayError::Twilio(error)),
             }
         }
-        Err(RelayError::NoTierReachable(cascade_reason(&plan, &rejected, None)))
+        Err(RelayError::NoTierReachable(cascade_reason(
+            &plan, &rejected, None,
+        )))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -241,8 +243,13 @@ impl Relay<'_> {
             tracing::error!(message_sid = %sms.sid, forwarded_sid = %delivery.sent.sid, error = %e, "message forwarded but the message log could not be written");
         }
         if delivery.tier != Tier::Primary {
-            let mut alert = Alert::new(AlertKind::Cascade, record.dispatcher_id.as_str(), reason, now)
-                .for_message(sms.sid.as_str());
+            let mut alert = Alert::new(
+                AlertKind::Cascade,
+                record.dispatcher_id.as_str(),
+                reason,
+                now,
+            )
+            .for_message(sms.sid.as_str());
             alert.routing_decision = Some(delivery.tier.as_str().to_string());
             alert.invalid_numbers = invalid_numbers(plan);
             self.publish(&alert).await;
@@ -255,7 +262,13 @@ impl Relay<'_> {
 
     /// Marks the primary unavailable so later messages skip it at once; the update is
     /// conditional, so of many concurrent invocations only one flips it and alerts.
-    async fn mark_primary_unavailable(&self, id: &DispatcherId, why: &str, sms: &InboundSms, now: i64) {
+    async fn mark_primary_unavailable(
+        &self,
+        id: &DispatcherId,
+        why: &str,
+        sms: &InboundSms,
+        now: i64,
+    ) {
         match self.dispatchers.mark_unavailable(id).await {
             Ok(true) => {
                 tracing::info!(dispatcher_id = %id, reason = why, "primary marked unavailable");
@@ -341,7 +354,10 @@ impl Relay<'_> {
         for record in self.dispatchers.all().await? {
             match record {
                 Ok(record) => {
-                    let phone = record.phone.as_deref().map(|raw| PhoneNumber::parse(raw, country));
+                    let phone = record
+                        .phone
+                        .as_deref()
+                        .map(|raw| PhoneNumber::parse(raw, country));
                     if matches!(phone, Some(Ok(ref n)) if *n == from) {
                         ids.push(record.dispatcher_id);
                     }
@@ -397,7 +413,11 @@ fn invalid_numbers(plan: &CascadePlan) -> Vec<String> {
 pub fn forwarded_text(sms: &InboundSms) -> (String, bool) {
     let body = sms.body.trim();
     let text = if body.is_empty() && !sms.media_urls.is_empty() {
-        format!("QDN driver {}: (sent {} attachment(s))", sms.from, sms.media_urls.len())
+        format!(
+            "QDN driver {}: (sent {} attachment(s))",
+            sms.from,
+            sms.media_urls.len()
+        )
     } else {
         format!("QDN driver {}: {}", sms.from, body)
     };
@@ -428,7 +448,10 @@ mod tests {
     fn forwarded_text_carries_the_drivers_number_and_words() {
         assert_eq!(
             forwarded_text(&sms(" Load ready at 5th & Main ", 0)),
-            ("QDN driver +15551230000: Load ready at 5th & Main".to_string(), false)
+            (
+                "QDN driver +15551230000: Load ready at 5th & Main".to_string(),
+                false
+            )
         );
         assert_eq!(
             forwarded_text(&sms("", 2)).0,

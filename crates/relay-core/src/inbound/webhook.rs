@@ -47,9 +47,16 @@ pub struct Webhook {
 impl Webhook {
     /// Reads a request. `public_base_url` (scheme and host) replaces what the request
     /// says about where Twilio called, when set.
-    pub fn from_request(req: &Request, public_base_url: Option<&str>) -> Result<Self, WebhookError> {
+    pub fn from_request(
+        req: &Request,
+        public_base_url: Option<&str>,
+    ) -> Result<Self, WebhookError> {
         let raw_path = req.raw_http_path();
-        let path = if raw_path.is_empty() { req.uri().path() } else { raw_path };
+        let path = if raw_path.is_empty() {
+            req.uri().path()
+        } else {
+            raw_path
+        };
         let route = if path.ends_with("/sms/inbound") {
             Route::Inbound
         } else if path.ends_with("/sms/status") {
@@ -136,7 +143,11 @@ fn form_params(req: &Request) -> Result<Vec<(String, String)>, WebhookError> {
     let content_type = header(req, "content-type").unwrap_or_default();
     let mime = content_type.split(';').next().unwrap_or_default().trim();
     if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        let shown = if mime.is_empty() { "no Content-Type" } else { mime };
+        let shown = if mime.is_empty() {
+            "no Content-Type"
+        } else {
+            mime
+        };
         return Err(WebhookError::NotAForm(format!("got {shown}")));
     }
     let bytes: &[u8] = match req.body() {
@@ -190,7 +201,9 @@ impl InboundSms {
                     .map(str::to_string)
                     .ok_or_else(|| WebhookError::InvalidField {
                         field: "NumMedia",
-                        detail: format!("says {num_media} media but {field} is missing or not a URL"),
+                        detail: format!(
+                            "says {num_media} media but {field} is missing or not a URL"
+                        ),
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -226,7 +239,8 @@ impl Command {
             ("OFF", None) => Some(Command::Off),
             ("ACK", None) => Some(Command::Ack { reference: None }),
             ("ACK", Some(reference))
-                if reference.len() <= 12 && reference.chars().all(|c| c.is_ascii_alphanumeric()) =>
+                if reference.len() <= 12
+                    && reference.chars().all(|c| c.is_ascii_alphanumeric()) =>
             {
                 Some(Command::Ack {
                     reference: Some(reference.to_ascii_uppercase()),
@@ -294,7 +308,10 @@ mod tests {
             hook.url,
             "https://abc123.execute-api.us-east-1.amazonaws.com/prod/api/v1/sms/inbound"
         );
-        assert_eq!(hook.params, vec![("A".into(), "1".into()), ("B".into(), "2".into())]);
+        assert_eq!(
+            hook.params,
+            vec![("A".into(), "1".into()), ("B".into(), "2".into())]
+        );
         assert_eq!(hook.signature.as_deref(), Some("sig"));
         assert_eq!(
             hook.status_callback_url().unwrap(),
@@ -307,22 +324,34 @@ mod tests {
         let req = rest_event("/api/v1/sms/status", "prod", "", FORM);
         let hook = Webhook::from_request(&req, Some("https://dashboard.quickdumpnow.com")).unwrap();
         assert_eq!(hook.route, Route::Status);
-        assert_eq!(hook.url, "https://dashboard.quickdumpnow.com/api/v1/sms/status");
+        assert_eq!(
+            hook.url,
+            "https://dashboard.quickdumpnow.com/api/v1/sms/status"
+        );
     }
 
     #[test]
     fn non_forms_and_unknown_paths_are_refused() {
         let req = rest_event("/api/v1/sms/inbound", "prod", "{}", "application/json");
-        assert!(matches!(Webhook::from_request(&req, None), Err(WebhookError::NotAForm(_))));
+        assert!(matches!(
+            Webhook::from_request(&req, None),
+            Err(WebhookError::NotAForm(_))
+        ));
         let req = rest_event("/api/v1/other", "prod", "", FORM);
-        assert!(matches!(Webhook::from_request(&req, None), Err(WebhookError::NotFound(_))));
+        assert!(matches!(
+            Webhook::from_request(&req, None),
+            Err(WebhookError::NotFound(_))
+        ));
     }
 
     fn hook(params: &[(&str, &str)]) -> Webhook {
         Webhook {
             route: Route::Inbound,
             url: "https://x/api/v1/sms/inbound".into(),
-            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             signature: None,
         }
     }
@@ -331,7 +360,8 @@ mod tests {
 
     #[test]
     fn inbound_sms_needs_sid_from_and_to() {
-        let ok = InboundSms::from_webhook(&hook(&[("MessageSid", SID), ("From", "+1"), ("To", "+2")]));
+        let ok =
+            InboundSms::from_webhook(&hook(&[("MessageSid", SID), ("From", "+1"), ("To", "+2")]));
         assert_eq!(ok.unwrap().body, "");
         for missing in ["MessageSid", "From", "To"] {
             let params: Vec<(&str, &str)> = [("MessageSid", SID), ("From", "+1"), ("To", "+2")]
@@ -347,8 +377,18 @@ mod tests {
                 }))
             );
         }
-        let bad_sid = InboundSms::from_webhook(&hook(&[("MessageSid", "SM1"), ("From", "+1"), ("To", "+2")]));
-        assert!(matches!(bad_sid, Err(WebhookError::InvalidField { field: "MessageSid", .. })));
+        let bad_sid = InboundSms::from_webhook(&hook(&[
+            ("MessageSid", "SM1"),
+            ("From", "+1"),
+            ("To", "+2"),
+        ]));
+        assert!(matches!(
+            bad_sid,
+            Err(WebhookError::InvalidField {
+                field: "MessageSid",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -370,17 +410,28 @@ mod tests {
             ("NumMedia", "2"),
             ("MediaUrl0", "https://media/a"),
         ]));
-        assert!(matches!(short, Err(WebhookError::InvalidField { field: "NumMedia", .. })));
+        assert!(matches!(
+            short,
+            Err(WebhookError::InvalidField {
+                field: "NumMedia",
+                ..
+            })
+        ));
     }
 
     #[test]
     fn keywords() {
         assert_eq!(Command::parse(" on "), Some(Command::On));
         assert_eq!(Command::parse("Off"), Some(Command::Off));
-        assert_eq!(Command::parse("ack"), Some(Command::Ack { reference: None }));
+        assert_eq!(
+            Command::parse("ack"),
+            Some(Command::Ack { reference: None })
+        );
         assert_eq!(
             Command::parse("ACK k7q"),
-            Some(Command::Ack { reference: Some("K7Q".into()) })
+            Some(Command::Ack {
+                reference: Some("K7Q".into())
+            })
         );
         assert_eq!(Command::parse("on my way"), None);
         assert_eq!(Command::parse("offload at 5"), None);
