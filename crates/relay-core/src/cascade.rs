@@ -279,7 +279,8 @@ mod tests {
 
     #[test]
     fn each_unavailability_moves_to_backup_and_marks_primary() {
-        let cases: Vec<(Box<dyn Fn(&mut DispatcherRecord)>, Unavailability)> = vec![
+        type Change = Box<dyn Fn(&mut DispatcherRecord)>;
+        let cases: Vec<(Change, Unavailability)> = vec![
             (
                 Box::new(|r| r.available = false),
                 Unavailability::MarkedUnavailable,

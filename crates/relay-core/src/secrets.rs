@@ -173,10 +173,10 @@ impl TwilioAccountCache {
 
     pub async fn get(&self) -> Result<Arc<TwilioAccount>, SecretError> {
         let mut cached = self.cached.lock().await;
-        if let Some((fetched_at, account)) = cached.as_ref() {
-            if fetched_at.elapsed() < SECRET_CACHE_TTL {
-                return Ok(account.clone());
-            }
+        if let Some((fetched_at, account)) = cached.as_ref()
+            && fetched_at.elapsed() < SECRET_CACHE_TTL
+        {
+            return Ok(account.clone());
         }
         let account = Arc::new(self.fetch().await?);
         *cached = Some((Instant::now(), account.clone()));

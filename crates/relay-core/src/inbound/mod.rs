@@ -99,10 +99,8 @@ impl Relay<'_> {
             // Unless the text may already be out, give the claim back so Twilio's
             // redelivery (or the fallback URL pointing here) can still forward it.
             let maybe_sent = matches!(error, RelayError::Twilio(SendError::OutcomeUnknown { .. }));
-            if !maybe_sent {
-                if let Err(release_error) = self.log.release(&sms.sid).await {
-                    tracing::error!(message_sid = %sms.sid, error = %release_error, "could not release the claim; a redelivery will wait for it to expire");
-                }
+            if !maybe_sent && let Err(release_error) = self.log.release(&sms.sid).await {
+                tracing::error!(message_sid = %sms.sid, error = %release_error, "could not release the claim; a redelivery will wait for it to expire");
             }
             self.alert_undeliverable(sms, error, now).await;
         }
@@ -122,10 +120,10 @@ impl Relay<'_> {
             .await?
             .ok_or_else(|| RelayError::PrimaryMissing(primary_id.clone()))?;
 
-        if let Some(command) = Command::parse(&sms.body) {
-            if self.is_dispatcher_phone(&sms.from, &record) {
-                return self.run_command(sms, &command, &record, now).await;
-            }
+        if let Some(command) = Command::parse(&sms.body)
+            && self.is_dispatcher_phone(&sms.from, &record)
+        {
+            return self.run_command(sms, &command, &record, now).await;
         }
 
         let policy = CascadePolicy {
