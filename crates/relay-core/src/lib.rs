@@ -11,6 +11,7 @@ pub mod dispatcher;
 pub mod dynamo;
 pub mod ids;
 pub mod inbound;
+pub mod memory;
 pub mod phone;
 pub mod ports;
 pub mod secrets;

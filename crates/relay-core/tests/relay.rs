@@ -1,0 +1,225 @@
+//! The inbound relay's logic over the in-memory adapters: fast, and able to drive the
+//! failure paths (unknown outcomes, refusals at every tier) deterministically.
+
+use relay_core::alert::AlertKind;
+use relay_core::cascade::Tier;
+use relay_core::config::Settings;
+use relay_core::dispatcher::DispatcherRecord;
+use relay_core::ids::{DispatcherId, MessageSid};
+use relay_core::inbound::webhook::InboundSms;
+use relay_core::inbound::{Handled, Relay, RelayError};
+use relay_core::memory::{
+    MemoryDispatcherStore, MemoryMessageLog, RecordingAlerts, ScriptedSender,
+};
+use relay_core::ports::SendError;
+
+const NOW: i64 = 1_800_000_000;
+const SID: &str = "SM0123456789abcdef0123456789abcdef";
+
+fn settings() -> Settings {
+    Settings::from_lookup(|name| match name {
+        "ALERT_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:alerts".into()),
+        "TWILIO_SECRET_ID" => Some("qdn/twilio".into()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+fn seed() -> DispatcherRecord {
+    DispatcherRecord {
+        dispatcher_id: DispatcherId::parse("sergio-main").unwrap(),
+        phone: Some("+18585550100".into()),
+        available: true,
+        last_heartbeat: Some(NOW - 10),
+        backup_dispatcher: Some("858-335-4807".into()),
+        tertiary_contact: Some("+1-619-555-0199".into()),
+        message_log_ttl: Some(600),
+        on_duty: Some(true),
+    }
+}
+
+fn sms(from: &str, body: &str) -> InboundSms {
+    InboundSms {
+        sid: MessageSid::parse(SID).unwrap(),
+        from: from.into(),
+        to: "+15005550006".into(),
+        body: body.into(),
+        media_urls: vec![],
+    }
+}
+
+struct World {
+    settings: Settings,
+    dispatchers: MemoryDispatcherStore,
+    log: MemoryMessageLog,
+    alerts: RecordingAlerts,
+    sender: ScriptedSender,
+}
+
+impl World {
+    fn new(record: DispatcherRecord, sender: ScriptedSender) -> Self {
+        World {
+            settings: settings(),
+            dispatchers: MemoryDispatcherStore::with([record]),
+            log: MemoryMessageLog::default(),
+            alerts: RecordingAlerts::default(),
+            sender,
+        }
+    }
+
+    async fn relay(&self, sms: &InboundSms) -> Result<Handled, RelayError> {
+        let relay = Relay {
+            settings: &self.settings,
+            dispatchers: &self.dispatchers,
+            log: &self.log,
+            alerts: &self.alerts,
+            sender: &self.sender,
+        };
+        relay.relay(sms, None, NOW).await
+    }
+
+    fn alert_kinds(&self) -> Vec<AlertKind> {
+        self.alerts.alerts().iter().map(|a| a.kind).collect()
+    }
+}
+
+fn refused(code: u32) -> SendError {
+    SendError::RecipientRefused {
+        code,
+        message: "refused".into(),
+    }
+}
+
+#[tokio::test]
+async fn primary_gets_it_and_the_log_expires_after_the_dispatchers_ttl() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let handled = world.relay(&sms("+16195550123", "hi")).await.unwrap();
+    assert!(matches!(
+        handled,
+        Handled::Forwarded {
+            tier: Tier::Primary,
+            ..
+        }
+    ));
+    let entry = world.log.entry(SID).unwrap();
+    assert_eq!(entry.state, "forwarded");
+    assert_eq!(entry.forward.unwrap().expires_at, NOW + 600);
+    assert!(world.alerts.alerts().is_empty());
+}
+
+#[tokio::test]
+async fn refusals_at_every_tier_release_the_claim_and_alert() {
+    let sender = ScriptedSender::failing_with([refused(21211), refused(21610), refused(21614)]);
+    let world = World::new(seed(), sender);
+    let error = world.relay(&sms("+16195550123", "hi")).await.unwrap_err();
+    assert!(matches!(error, RelayError::NoTierReachable(_)), "{error}");
+    assert!(error.to_string().contains("21614"), "{error}");
+    assert_eq!(world.sender.tried().len(), 3);
+    assert_eq!(
+        world.log.entry(SID),
+        None,
+        "claim released for a redelivery"
+    );
+    assert_eq!(world.alert_kinds(), vec![AlertKind::Undeliverable]);
+
+    // The redelivery, once the number is fixed, forwards it.
+    let handled = world.relay(&sms("+16195550123", "hi")).await.unwrap();
+    assert!(matches!(handled, Handled::Forwarded { .. }));
+}
+
+#[tokio::test]
+async fn a_refusal_no_other_tier_can_fix_stops_the_cascade() {
+    let rejected = SendError::Rejected {
+        status: 401,
+        code: 20003,
+        message: "Authenticate".into(),
+    };
+    let world = World::new(seed(), ScriptedSender::failing_with([rejected]));
+    let error = world.relay(&sms("+16195550123", "hi")).await.unwrap_err();
+    assert!(matches!(
+        error,
+        RelayError::Twilio(SendError::Rejected { .. })
+    ));
+    assert_eq!(world.sender.tried().len(), 1, "the backup was not tried");
+    assert_eq!(world.log.entry(SID), None);
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_keeps_the_claim_so_nothing_is_sent_twice() {
+    let unknown = SendError::OutcomeUnknown {
+        detail: "timed out".into(),
+    };
+    let world = World::new(seed(), ScriptedSender::failing_with([unknown]));
+    let error = world.relay(&sms("+16195550123", "hi")).await.unwrap_err();
+    assert!(matches!(
+        error,
+        RelayError::Twilio(SendError::OutcomeUnknown { .. })
+    ));
+    assert_eq!(world.log.entry(SID).unwrap().state, "outcome_unknown");
+    assert_eq!(world.alert_kinds(), vec![AlertKind::Undeliverable]);
+
+    let again = world.relay(&sms("+16195550123", "hi")).await.unwrap();
+    assert_eq!(
+        again,
+        Handled::Duplicate {
+            state: "outcome_unknown".into()
+        }
+    );
+    assert_eq!(world.sender.tried().len(), 1);
+}
+
+#[tokio::test]
+async fn a_claim_in_progress_is_not_forwarded_again_until_its_lock_expires() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let sid = MessageSid::parse(SID).unwrap();
+    use relay_core::ports::MessageLog;
+    world.log.claim(&sid, NOW - 10, 60).await.unwrap();
+    let handled = world.relay(&sms("+16195550123", "hi")).await.unwrap();
+    assert_eq!(
+        handled,
+        Handled::Duplicate {
+            state: "in_progress".into()
+        }
+    );
+    assert!(world.sender.sent().is_empty());
+
+    // An abandoned claim (its invocation died) is taken over.
+    let world = World::new(seed(), ScriptedSender::default());
+    world.log.claim(&sid, NOW - 61, 60).await.unwrap();
+    let handled = world.relay(&sms("+16195550123", "hi")).await.unwrap();
+    assert!(matches!(handled, Handled::Forwarded { .. }));
+}
+
+#[tokio::test]
+async fn unavailable_primary_is_flipped_once_and_alerted_once() {
+    let mut record = seed();
+    record.last_heartbeat = Some(NOW - 1_000);
+    let world = World::new(record, ScriptedSender::default());
+    world.relay(&sms("+16195550123", "hi")).await.unwrap();
+    assert!(!world.dispatchers.record("sergio-main").unwrap().available);
+    assert_eq!(
+        world.alert_kinds(),
+        vec![AlertKind::DispatcherUnavailable, AlertKind::Cascade]
+    );
+}
+
+#[tokio::test]
+async fn off_then_on_from_the_backup_phone_changes_only_items_with_that_phone() {
+    let mut backup = seed();
+    backup.dispatcher_id = DispatcherId::parse("maria-backup").unwrap();
+    backup.phone = Some("(858) 335-4807".into());
+    let world = World::new(seed(), ScriptedSender::default());
+    world.dispatchers.put(backup);
+
+    let handled = world.relay(&sms("+18583354807", "OFF")).await.unwrap();
+    assert!(matches!(handled, Handled::Command { reply: Some(_) }));
+    assert_eq!(
+        world.dispatchers.record("maria-backup").unwrap().on_duty,
+        Some(false)
+    );
+    assert_eq!(
+        world.dispatchers.record("sergio-main").unwrap().on_duty,
+        Some(true)
+    );
+    assert!(world.sender.tried().is_empty());
+}
