@@ -806,3 +806,40 @@ async fn unreadable_secret_fails_the_invocation_naming_the_secret() {
     assert!(stack.sent().is_empty());
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_send_twilio_never_answers_is_not_repeated_by_retries_or_redeliveries() {
+    let stack = seeded("timeout", |_| {}).await;
+    // Longer than the client's 5 s timeout: Twilio takes the message, we never hear.
+    stack.twilio.inject(Fault::slow(6_500));
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let event = stack.inbound_event(&as_refs(&params));
+
+    let first = stack.invoke(event.clone()).await;
+    assert_eq!(first.status, 504, "{first:?}");
+    let redelivered = stack.invoke(event).await;
+    assert_eq!(redelivered.status, 200, "{redelivered:?}");
+
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        stack.twilio.requests().len(),
+        1,
+        "no retry, no fall-through, no resend"
+    );
+    let item = inbound_item(&stack.aws.message_log_items().await, &sid);
+    assert_eq!(item["state"], "outcome_unknown");
+    let alerts = stack.aws.alerts().await;
+    let alert = alerts
+        .iter()
+        .find(|a| a.message["type"] == "undeliverable")
+        .unwrap_or_else(|| panic!("{alerts:?}"));
+    assert!(
+        alert.message["reason"]
+            .as_str()
+            .unwrap()
+            .contains("may or may not"),
+        "{alert:?}"
+    );
+    stack.stop().await;
+}

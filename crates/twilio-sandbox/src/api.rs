@@ -28,19 +28,28 @@ pub(crate) async fn create_message(
 ) -> Response {
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let to = param(&params, "To").map(str::to_owned);
-    let result = create(&shared, &account_sid, uri.path(), &headers, &params).await;
-    let (status, error_code, message) = match &result {
-        Ok(message) => (201, None, Some(message.clone())),
-        Err(e) => (e.status, Some(e.code), None),
+    // Like Twilio, finish what was asked even if the client stops waiting (a timeout
+    // on its side): the message is created all the same.
+    let path = uri.path().to_owned();
+    let work = tokio::spawn(async move {
+        let result = create(&shared, &account_sid, &path, &headers, &params).await;
+        let (status, error_code, message) = match &result {
+            Ok(message) => (201, None, Some(message.clone())),
+            Err(e) => (e.status, Some(e.code), None),
+        };
+        let request = RecordedRequest {
+            account_sid,
+            to,
+            params,
+            status,
+            error_code,
+        };
+        shared.record(request, message);
+        result
+    });
+    let Ok(result) = work.await else {
+        return TwilioError::new(500, 20500, "Internal Server Error").into_response();
     };
-    let request = RecordedRequest {
-        account_sid,
-        to,
-        params,
-        status,
-        error_code,
-    };
-    shared.record(request, message);
     match result {
         Ok(message) => (StatusCode::CREATED, Json(message_json(&message))).into_response(),
         Err(e) => e.into_response(),
