@@ -179,18 +179,18 @@ async fn cascade_alert_names_event_type_dispatcher_reason_and_message() {
 
 #[tokio::test]
 async fn a_number_twilio_refuses_for_good_falls_through_to_the_next_tier() {
-    // +15005550004 is Twilio's magic "unsubscribed" (21610) number.
-    let stack = seeded("refused", |s| s["phone"] = json!("+15005550004")).await;
+    // +15005550001 is Twilio's magic "invalid number" (21211) number.
+    let stack = seeded("refused", |s| s["phone"] = json!("+15005550001")).await;
     let (sid, answer) = stack.text_from(DRIVER, "hello").await;
 
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{:?}", stack.sent());
     let requests = stack.twilio.requests();
     assert_eq!(requests.len(), 2, "one refused try, one send: {requests:?}");
-    assert_eq!(requests[0].error_code, Some(21610));
+    assert_eq!(requests[0].error_code, Some(21211));
     let item = inbound_item(&stack.aws.message_log_items().await, &sid);
     assert_eq!(item["routing_decision"], "backup");
-    assert_eq!(item["attempts"][0]["error_code"], json!(21610));
+    assert_eq!(item["attempts"][0]["error_code"], json!(21211));
     let alerts = stack.aws.alerts().await;
     let cascade = alerts
         .iter()
@@ -200,9 +200,12 @@ async fn a_number_twilio_refuses_for_good_falls_through_to_the_next_tier() {
         cascade.message["reason"]
             .as_str()
             .unwrap()
-            .contains("21610"),
+            .contains("21211"),
         "{cascade:?}"
     );
+    // Twilio's error text quotes the number; it is masked in logs, alerts and items.
+    let everything = format!("{}\n{alerts:?}\n{item:?}", stack.logs().join("\n"));
+    assert!(!everything.contains("+15005550001"), "{everything}");
     stack.stop().await;
 }
 
@@ -841,5 +844,30 @@ async fn a_send_twilio_never_answers_is_not_repeated_by_retries_or_redeliveries(
             .contains("may or may not"),
         "{alert:?}"
     );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn sends_through_the_messaging_service_when_the_secret_names_one() {
+    let stack = seeded("service", |_| {}).await;
+    let service = "MG0123456789abcdef0123456789abcdef";
+    let secret = json!({
+        "account_sid": relay_tests::moto::TEST_ACCOUNT_SID,
+        "auth_token": TEST_AUTH_TOKEN,
+        "messaging_service_sid": service,
+    });
+    // Before the first invocation, so the function reads this version.
+    stack
+        .aws
+        .rotate_secret(&stack.aws.twilio_secret_id, &secret.to_string())
+        .await;
+
+    let (_, answer) = stack.text_from(DRIVER, "hello").await;
+
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let sent = stack.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].messaging_service_sid.as_deref(), Some(service));
+    assert_eq!(sent[0].from, None);
     stack.stop().await;
 }

@@ -162,8 +162,10 @@ impl TwilioSender<'_> {
         }
         let error: Option<TwilioErrorBody> = serde_json::from_str(&body).ok();
         let code = error.as_ref().and_then(|e| e.code).unwrap_or(0);
+        // Twilio's messages quote the numbers involved; they end up in logs and alerts.
         let message = error
             .and_then(|e| e.message)
+            .map(|m| mask_numbers(&m))
             .unwrap_or_else(|| format!("HTTP {status}"));
         if status.as_u16() == 429 || status.is_server_error() {
             return AttemptOutcome::Retry {
@@ -181,6 +183,31 @@ impl TwilioSender<'_> {
             }
         }))
     }
+}
+
+/// Masks every run of 7 or more digits (with an optional leading `+`) to its last four.
+fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let digits = run.chars().filter(char::is_ascii_digit).count();
+        if digits >= 7 {
+            out.push_str(&mask(run));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 fn parse_created(body: &str) -> Result<SentSms, SendError> {
@@ -228,5 +255,20 @@ impl SmsSender for TwilioSender<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_twilio_messages_are_masked() {
+        assert_eq!(
+            mask_numbers("The 'To' number +15005550001 is not a valid phone number."),
+            "The 'To' number ***0001 is not a valid phone number."
+        );
+        assert_eq!(mask_numbers("code 21211, 2 of 3"), "code 21211, 2 of 3");
+        assert_eq!(mask_numbers("8583354807"), "***4807");
     }
 }
