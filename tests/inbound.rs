@@ -464,6 +464,8 @@ async fn concurrent_deliveries_across_instances_forward_once() {
     let params = driver_params(&sid, DRIVER, "hello");
     let event = stack.inbound_event(&as_refs(&params));
 
+    // Let every instance finish its init and poll, so the deliveries really race.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let answers = futures::future::join_all((0..8).map(|_| stack.invoke(event.clone()))).await;
 
     assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
