@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use tracing::instrument;
 
@@ -27,6 +27,23 @@ fn unavailable(table: &str, operation: &'static str, err: impl std::error::Error
         table: table.to_string(),
         operation,
         detail: DisplayErrorContext(err).to_string(),
+    }
+}
+
+/// `Ok(true)` when a conditional write happened, `Ok(false)` when its condition did
+/// not hold (which callers expect: it is how concurrent invocations agree).
+fn condition_held<O, E>(
+    table: &str,
+    operation: &'static str,
+    result: Result<O, E>,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(unavailable(table, operation, e)),
     }
 }
 
@@ -115,16 +132,7 @@ impl DispatcherStore for DynamoDispatcherStore {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(&self.table, "UpdateItem", e)),
-        }
+        condition_held(&self.table, "UpdateItem", result)
     }
 
     #[instrument(level = "debug", skip(self), fields(table = %self.table))]
@@ -150,16 +158,7 @@ impl DispatcherStore for DynamoDispatcherStore {
         } else {
             request.update_expression("SET on_duty = :on_duty")
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(&self.table, "UpdateItem", e)),
-        }
+        condition_held(&self.table, "UpdateItem", request.send().await)
     }
 }
 
@@ -237,22 +236,16 @@ impl MessageLog for DynamoMessageLog {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Claim::Acquired),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(match self.read_state(sid).await? {
-                    Some(state) if state == state::IN_PROGRESS => Claim::InProgress,
-                    Some(state) => Claim::AlreadyHandled { state },
-                    // Released between our write and our read: someone else owns it now
-                    // or will; treat it as in progress rather than racing again.
-                    None => Claim::InProgress,
-                })
-            }
-            Err(e) => Err(unavailable(&self.table, "PutItem", e)),
+        if condition_held(&self.table, "PutItem", result)? {
+            return Ok(Claim::Acquired);
         }
+        Ok(match self.read_state(sid).await? {
+            Some(state) if state == state::IN_PROGRESS => Claim::InProgress,
+            Some(state) => Claim::AlreadyHandled { state },
+            // Released between our write and our read: someone else owns it now or
+            // will; treat it as in progress rather than racing again.
+            None => Claim::InProgress,
+        })
     }
 
     #[instrument(level = "debug", skip(self), fields(table = %self.table, message_sid = %sid))]
@@ -267,16 +260,8 @@ impl MessageLog for DynamoMessageLog {
             .expression_attribute_values(":in_progress", s(state::IN_PROGRESS))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(&self.table, "DeleteItem", e)),
-        }
+        // A claim that is no longer in progress is not ours to release.
+        condition_held(&self.table, "DeleteItem", result).map(|_| ())
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, message_sid = %record.inbound_sid))]
