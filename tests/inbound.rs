@@ -873,3 +873,81 @@ async fn sends_through_the_messaging_service_when_the_secret_names_one() {
     assert_eq!(sent[0].from, None);
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn configuration_overrides_are_honoured() {
+    let stack = InboundStack::start_with(
+        "overrides",
+        1,
+        &[
+            ("PRIMARY_DISPATCHER_ID", "ana-uk"),
+            ("HEARTBEAT_MAX_AGE_SECS", "60"),
+            ("DEFAULT_COUNTRY_CODE", "44"),
+        ],
+    )
+    .await;
+    // Fresh by the default limit (300 s), stale by the configured one (60 s).
+    stack
+        .aws
+        .put_dispatcher(json!({
+            "dispatcher_id": "ana-uk",
+            "phone": "+447700900001",
+            "available": true,
+            "last_heartbeat": unix_now() - 120,
+            "backup_dispatcher": "07700 900123",
+        }))
+        .await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+
+    let (_, answer) = stack.text_from(DRIVER, "hello").await;
+
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let sent = stack.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0].to, "+447700900123",
+        "national number in the default country"
+    );
+    let ana = stack.aws.get_dispatcher("ana-uk").await.unwrap();
+    assert_eq!(ana["available"], json!(false));
+    let sergio = stack.aws.get_dispatcher("sergio-main").await.unwrap();
+    assert_eq!(
+        sergio["available"],
+        json!(true),
+        "only the configured primary is read"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_messages_mark_a_stale_primary_unavailable_exactly_once() {
+    let stack = InboundStack::start_with("flip", 3, &[]).await;
+    let mut seed = seed_dispatcher(unix_now());
+    seed["last_heartbeat"] = json!(unix_now() - 900);
+    stack.aws.put_dispatcher(seed).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    let texts = (0..6).map(|i| {
+        let sid = message_sid();
+        let params = driver_params(&sid, DRIVER, &format!("text {i}"));
+        stack.invoke(stack.inbound_event(&as_refs(&params)))
+    });
+    let answers = futures::future::join_all(texts).await;
+
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 6, "{:?}", stack.sent());
+    let alerts = stack.aws.alerts().await;
+    let flips = alerts
+        .iter()
+        .filter(|a| a.message["type"] == "dispatcher_unavailable")
+        .count();
+    assert_eq!(flips, 1, "{alerts:?}");
+    assert_eq!(
+        alerts
+            .iter()
+            .filter(|a| a.message["type"] == "cascade")
+            .count(),
+        6
+    );
+    stack.stop().await;
+}
