@@ -951,3 +951,37 @@ async fn concurrent_messages_mark_a_stale_primary_unavailable_exactly_once() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn status_callbacks_get_the_same_signature_check() {
+    let stack = seeded("status", |_| {}).await;
+    let url = format!("https://{API_HOST}/{STAGE}/api/v1/sms/status");
+    let sid = message_sid();
+    let params = [
+        ("MessageSid", sid.as_str()),
+        ("MessageStatus", "delivered"),
+        ("AccountSid", relay_tests::moto::TEST_ACCOUNT_SID),
+    ];
+    let event = |token: &str| {
+        let signature = twilio_signature(token, &url, &params);
+        relay_tests::rest_proxy_event(
+            "POST",
+            "/api/v1/sms/status",
+            STAGE,
+            API_HOST,
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Twilio-Signature", &signature),
+            ],
+            &twilio_form(&params),
+            None,
+        )
+    };
+    let forged = stack.invoke(event("wrong-token")).await;
+    assert_eq!(forged.status, 403, "{forged:?}");
+    let signed = stack.invoke(event(TEST_AUTH_TOKEN)).await;
+    assert_eq!(signed.status, 200, "{signed:?}");
+    assert_eq!(signed.body, "<Response/>");
+    assert!(stack.sent().is_empty());
+    stack.stop().await;
+}

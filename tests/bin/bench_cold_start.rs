@@ -42,6 +42,7 @@ async fn main() -> ExitCode {
         }
     };
     let binary = binary_path(FUNCTION);
+    let binary = std::fs::canonicalize(&binary).unwrap_or(binary);
     let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
     println!("binary: {} ({:.1} MiB)", binary.display(), mib(size));
     println!("note: {NOTE}");
@@ -206,20 +207,18 @@ fn print_summary(summary: &Value) {
         mib(summary["binary_size_bytes"].as_u64().unwrap_or(0)),
     );
     println!("{:<22} {:>10} {:>10} {:>10}", "", "min", "median", "max");
-    for (label, key) in [
-        ("init ms", "init_ms"),
-        ("first invocation ms", "first_invocation_ms"),
-        ("warm invocation ms", "warm_invocation_ms"),
-        ("peak RSS KiB", "peak_rss_kib"),
+    for (label, key, scale) in [
+        ("init ms", "init_ms", 1.0),
+        ("first invocation ms", "first_invocation_ms", 1.0),
+        ("warm invocation ms", "warm_invocation_ms", 1.0),
+        ("peak RSS MiB", "peak_rss_kib", 1024.0),
     ] {
-        let s = &summary[key];
-        if s.is_null() {
-            println!("{label:<22} {:>10}", "n/a");
-        } else {
-            println!(
-                "{label:<22} {:>10} {:>10} {:>10}",
-                s["min"], s["median"], s["max"]
-            );
+        let stat = |name: &str| summary[key][name].as_f64().map(|v| v / scale);
+        match (stat("min"), stat("median"), stat("max")) {
+            (Some(min), Some(median), Some(max)) => {
+                println!("{label:<22} {min:>10.1} {median:>10.1} {max:>10.1}")
+            }
+            _ => println!("{label:<22} {:>10}", "n/a"),
         }
     }
     println!("note: {NOTE}");

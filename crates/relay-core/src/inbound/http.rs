@@ -198,7 +198,11 @@ pub async fn handle(
                     alerts: &app.alerts,
                     sender: &sender,
                 };
-                Ok(relay.relay(&sms, hook.status_callback_url(), now).await?)
+                let handled = relay.relay(&sms, hook.status_callback_url(), now).await?;
+                Ok(match handled {
+                    Handled::Command { reply: Some(text) } => Some(text),
+                    _ => None,
+                })
             }
             Route::Status => {
                 tracing::info!(
@@ -206,19 +210,18 @@ pub async fn handle(
                     message_status = hook.param("MessageStatus").unwrap_or_default(),
                     "status callback received"
                 );
-                Ok(Handled::Duplicate {
-                    state: "status".into(),
-                })
+                Ok(None)
             }
         }
     }
     .await;
+    // The TwiML answer: empty (no reply to a driver), or a dispatcher's confirmation.
     Ok(match outcome {
-        Ok(Handled::Command { reply: Some(text) }) => twiml(&format!(
+        Ok(Some(text)) => twiml(&format!(
             "<Response><Message>{}</Message></Response>",
             xml_escape(&text)
         )),
-        Ok(_) => twiml("<Response/>"),
+        Ok(None) => twiml("<Response/>"),
         Err(e) => ApiError::into_response(e),
     })
 }
