@@ -985,3 +985,36 @@ async fn status_callbacks_get_the_same_signature_check() {
     assert!(stack.sent().is_empty());
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn no_attempt_starts_that_the_invocation_deadline_would_cut_off() {
+    let stack = seeded("deadline", |_| {}).await;
+    stack
+        .runtime
+        .set_function_timeout(std::time::Duration::from_secs(8));
+    // Each failing answer takes 2 s; a second attempt would start past 8 - 5 - 1 s.
+    stack
+        .twilio
+        .inject(Fault::status(500).delay_ms(2_000).times(3));
+
+    let (sid, answer) = stack.text_from(DRIVER, "hello").await;
+
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(
+        stack.twilio.requests().len(),
+        1,
+        "{:?}",
+        stack.twilio.requests()
+    );
+    assert!(
+        answer.body.contains("not enough time left"),
+        "{}",
+        answer.body
+    );
+    let items = stack.aws.message_log_items().await;
+    assert!(
+        items.iter().all(|i| i["message_sid"] != sid.as_str()),
+        "claim released"
+    );
+    stack.stop().await;
+}

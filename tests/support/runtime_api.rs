@@ -46,6 +46,8 @@ struct Shared {
     in_flight: Mutex<HashMap<String, oneshot::Sender<Invocation>>>,
     init_errors: Mutex<Vec<Value>>,
     first_poll: watch::Sender<Option<Instant>>,
+    /// How long each invocation may run: the deadline handed to the function.
+    function_timeout: Mutex<Duration>,
 }
 
 /// The emulator, serving on 127.0.0.1 until dropped.
@@ -65,6 +67,7 @@ impl RuntimeApi {
             in_flight: Mutex::new(HashMap::new()),
             init_errors: Mutex::new(Vec::new()),
             first_poll: watch::Sender::new(None),
+            function_timeout: Mutex::new(DEADLINE),
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -123,6 +126,12 @@ impl RuntimeApi {
         }
     }
 
+    /// Sets the function timeout (default 30 s) that later invocations' deadlines
+    /// (`Lambda-Runtime-Deadline-Ms`) are computed from.
+    pub fn set_function_timeout(&self, timeout: Duration) {
+        *self.shared.function_timeout.lock().unwrap() = timeout;
+    }
+
     /// Bodies of every `POST /runtime/init/error` so far.
     pub fn init_errors(&self) -> Vec<Value> {
         self.shared.init_errors.lock().unwrap().clone()
@@ -167,7 +176,8 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
     let Some(Queued { request_id, event }) = queued else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let deadline = SystemTime::now() + DEADLINE;
+    let timeout = *shared.function_timeout.lock().unwrap();
+    let deadline = SystemTime::now() + timeout;
     let deadline_ms = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis();
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: String| {

@@ -1,7 +1,7 @@
 //! Twilio's Messages API over reqwest: one client built at start, timeouts set, and
 //! bounded retries with backoff on 429/5xx and on connections that never opened.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rand::Rng;
@@ -17,6 +17,9 @@ use crate::secrets::TwilioAccount;
 /// 21211 invalid To, 21217 number does not exist, 21408 region not enabled,
 /// 21610 unsubscribed (STOP), 21612 not reachable by SMS, 21614 not a mobile number.
 pub const RECIPIENT_REFUSED_CODES: [u32; 6] = [21211, 21217, 21408, 21610, 21612, 21614];
+
+/// The longest one request to Twilio may take, connection included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -61,7 +64,7 @@ impl TwilioApi {
     pub fn new(base_url: &str, retry: RetryPolicy) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(5))
+            .timeout(REQUEST_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(50))
             .user_agent(concat!("qdn-sms-relay/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -72,9 +75,18 @@ impl TwilioApi {
         })
     }
 
-    /// A sender bound to one account, for one invocation.
-    pub fn sender<'a>(&'a self, account: &'a TwilioAccount) -> TwilioSender<'a> {
-        TwilioSender { api: self, account }
+    /// A sender bound to one account, for one invocation that must be done by
+    /// `deadline` (the Lambda invocation's, if known).
+    pub fn sender<'a>(
+        &'a self,
+        account: &'a TwilioAccount,
+        deadline: Option<Instant>,
+    ) -> TwilioSender<'a> {
+        TwilioSender {
+            api: self,
+            account,
+            deadline,
+        }
     }
 
     fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
@@ -88,6 +100,17 @@ impl TwilioApi {
 pub struct TwilioSender<'a> {
     api: &'a TwilioApi,
     account: &'a TwilioAccount,
+    deadline: Option<Instant>,
+}
+
+/// Time kept free at the end of an invocation to record the outcome and answer.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
+/// Whether a request that may take `request_timeout` can still start at `now` and be
+/// answered before `deadline`. An attempt cut off by the Lambda timeout would leave
+/// its outcome unknown, so it is better not started: the claim is released instead.
+pub fn attempt_fits(now: Instant, deadline: Option<Instant>, request_timeout: Duration) -> bool {
+    deadline.is_none_or(|deadline| now + request_timeout + DEADLINE_MARGIN <= deadline)
 }
 
 enum AttemptOutcome {
@@ -234,6 +257,13 @@ impl SmsSender for TwilioSender<'_> {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if !attempt_fits(Instant::now(), self.deadline, REQUEST_TIMEOUT) {
+                return Err(SendError::Unavailable {
+                    detail: format!(
+                        "not enough time left in this invocation for attempt {attempt}"
+                    ),
+                });
+            }
             match self.attempt(&url, &form).await {
                 AttemptOutcome::Done(result) => {
                     if let Err(error) = &result {
@@ -261,6 +291,24 @@ impl SmsSender for TwilioSender<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_start_only_when_they_can_finish_before_the_deadline() {
+        let now = Instant::now();
+        let timeout = Duration::from_secs(5);
+        assert!(attempt_fits(now, None, timeout));
+        assert!(attempt_fits(
+            now,
+            Some(now + Duration::from_secs(6)),
+            timeout
+        ));
+        assert!(!attempt_fits(
+            now,
+            Some(now + Duration::from_millis(5_999)),
+            timeout
+        ));
+        assert!(!attempt_fits(now, Some(now), timeout));
+    }
 
     #[test]
     fn numbers_in_twilio_messages_are_masked() {

@@ -1,10 +1,10 @@
 //! Lambda HTTP glue for `sms-inbound`: the application built once in `main`, the
 //! request handler, and the one place errors become HTTP statuses.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::webhook::{InboundSms, Route, Webhook, WebhookError};
 use super::{Handled, Relay, RelayError};
@@ -190,7 +190,7 @@ pub async fn handle(
         match hook.route {
             Route::Inbound => {
                 let sms = InboundSms::from_webhook(&hook)?;
-                let sender = app.twilio.sender(&account);
+                let sender = app.twilio.sender(&account, invocation_deadline(&req));
                 let relay = Relay {
                     settings: &app.settings,
                     dispatchers: &app.dispatchers,
@@ -224,6 +224,20 @@ pub async fn handle(
         Ok(None) => twiml("<Response/>"),
         Err(e) => ApiError::into_response(e),
     })
+}
+
+/// The Lambda invocation's deadline as an `Instant`, from the Runtime API's header.
+fn invocation_deadline(req: &Request) -> Option<Instant> {
+    let deadline_ms = req.lambda_context_ref()?.deadline;
+    if deadline_ms == 0 {
+        return None; // not given
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Some(Instant::now() + remaining)
 }
 
 fn twiml(xml: &str) -> Response<Body> {
