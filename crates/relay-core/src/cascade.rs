@@ -73,7 +73,10 @@ impl fmt::Display for SkipReason {
         match self {
             SkipReason::Unavailable(why) => why.fmt(f),
             SkipReason::NotConfigured => f.write_str("not configured"),
-            SkipReason::InvalidNumber { error, .. } => write!(f, "invalid number: {error}"),
+            // The raw value stays out: this text is logged, and it may hold a number.
+            SkipReason::InvalidNumber { error, .. } => {
+                write!(f, "invalid number ({})", error.reason())
+            }
         }
     }
 }

@@ -58,6 +58,18 @@ pub enum PhoneError {
     BadCountryCode(String),
 }
 
+impl PhoneError {
+    /// What is wrong, without the number itself (for logs at info level).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PhoneError::Empty => "empty",
+            PhoneError::BadCharacters(_) => "characters other than digits and separators",
+            PhoneError::BadLength(_) => "wrong number of digits",
+            PhoneError::BadCountryCode(_) => "bad country code",
+        }
+    }
+}
+
 impl PhoneNumber {
     /// Normalises a number as people write it. Separators (space, `-`, `.`, `(`, `)`,
     /// `/`) are dropped. With a leading `+` (or `00`) the number is international;
