@@ -1025,3 +1025,45 @@ async fn no_attempt_starts_that_the_invocation_deadline_would_cut_off() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_query_string_on_the_webhook_url_is_part_of_what_is_signed() {
+    let stack = seeded("query", |_| {}).await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let params = as_refs(&params);
+    let query = "tenant=qdn&zone=north&shift=night&lang=en";
+    let url = format!("{}?{query}", stack.inbound_url());
+    let signature = twilio_signature(TEST_AUTH_TOKEN, &url, &params);
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("X-Twilio-Signature", signature.as_str()),
+    ];
+    let event = relay_tests::rest_proxy_event(
+        "POST",
+        INBOUND_PATH,
+        STAGE,
+        API_HOST,
+        &headers,
+        &twilio_form(&params),
+        Some(query),
+    );
+    let answer = stack.invoke(event).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let v2 = http_api_v2_event(
+        "POST",
+        INBOUND_PATH,
+        STAGE,
+        API_HOST,
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-twilio-signature", signature.as_str()),
+        ],
+        &twilio_form(&params),
+        Some(query),
+    );
+    let answer = stack.invoke(v2).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent().len(), 1, "the second is the same message");
+    stack.stop().await;
+}

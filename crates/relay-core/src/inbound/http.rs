@@ -179,12 +179,11 @@ pub async fn handle(
             .signature
             .as_deref()
             .ok_or(WebhookError::MissingSignature)?;
-        if !is_valid_signature(
-            &account.webhook_tokens(),
-            &hook.url,
-            &hook.params,
-            signature,
-        ) {
+        let tokens = account.webhook_tokens();
+        let signed = std::iter::once(&hook.url)
+            .chain(&hook.url_variants)
+            .any(|url| is_valid_signature(&tokens, url, &hook.params, signature));
+        if !signed {
             return Err(WebhookError::BadSignature.into());
         }
         match hook.route {

@@ -40,6 +40,9 @@ pub struct Webhook {
     pub route: Route,
     /// The URL Twilio requested, as Twilio signed it.
     pub url: String,
+    /// Other spellings of `url` that Twilio may have signed: REST (v1) events lose the
+    /// query string's order, so every order of its parameters is a candidate.
+    pub url_variants: Vec<String>,
     pub params: Vec<(String, String)>,
     pub signature: Option<String>,
 }
@@ -67,12 +70,13 @@ impl Webhook {
         if req.method() != lambda_http::http::Method::POST {
             return Err(WebhookError::MethodNotAllowed(req.method().to_string()));
         }
-        let url = signed_url(req, public_base_url, path);
+        let (url, url_variants) = signed_urls(req, public_base_url, path);
         let params = form_params(req)?;
         let signature = header(req, "x-twilio-signature").map(str::to_string);
         Ok(Webhook {
             route,
             url,
+            url_variants,
             params,
             signature,
         })
@@ -106,37 +110,108 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The URL Twilio signed. With `PUBLIC_BASE_URL` it is that plus the request path;
-/// otherwise `X-Forwarded-Proto://Host` plus the request context's path, which keeps
-/// the stage or base path that API Gateway strips from the event's `path`.
-fn signed_url(req: &Request, public_base_url: Option<&str>, raw_path: &str) -> String {
-    let query = req
-        .uri()
-        .query()
-        .filter(|q| !q.is_empty())
-        .map(|q| format!("?{q}"))
-        .unwrap_or_default();
-    if let Some(base) = public_base_url {
-        return format!("{base}{raw_path}{query}");
-    }
-    let proto = header(req, "x-forwarded-proto")
-        .and_then(|p| p.split(',').next())
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .unwrap_or("https");
-    let host = header(req, "host")
-        .map(str::to_string)
-        .or_else(|| req.uri().host().map(str::to_string))
-        .unwrap_or_default();
-    let context_path = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.path.clone(),
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.path.clone(),
-        _ => None,
+/// The URL Twilio signed, and other spellings of it. With `PUBLIC_BASE_URL` it is
+/// that plus the request path; otherwise `X-Forwarded-Proto://Host` plus the request
+/// context's path, which keeps the stage or base path that API Gateway strips from the
+/// event's `path`. Then the query string, if any.
+fn signed_urls(
+    req: &Request,
+    public_base_url: Option<&str>,
+    raw_path: &str,
+) -> (String, Vec<String>) {
+    let base = match public_base_url {
+        Some(public) => format!("{public}{raw_path}"),
+        None => {
+            let proto = header(req, "x-forwarded-proto")
+                .and_then(|p| p.split(',').next())
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .unwrap_or("https");
+            let host = header(req, "host")
+                .map(str::to_string)
+                .or_else(|| req.uri().host().map(str::to_string))
+                .unwrap_or_default();
+            let context_path = match req.request_context_ref() {
+                Some(RequestContext::ApiGatewayV1(ctx)) => ctx.path.clone(),
+                Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.path.clone(),
+                _ => None,
+            };
+            let path = context_path
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| raw_path.to_string());
+            format!("{proto}://{host}{path}")
+        }
     };
-    let path = context_path
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| raw_path.to_string());
-    format!("{proto}://{host}{path}{query}")
+    let query = req.uri().query().filter(|q| !q.is_empty());
+    let Some(query) = query else {
+        return (base, Vec::new());
+    };
+    let url = format!("{base}?{query}");
+    // HTTP API and function-URL events keep the raw query string; REST events only
+    // keep a map of it, which lambda_http turns back into a string in any order.
+    let order_lost = matches!(
+        req.request_context_ref(),
+        Some(RequestContext::ApiGatewayV1(_))
+    );
+    let variants = if order_lost {
+        query_orders(query)
+            .into_iter()
+            .map(|q| format!("{base}?{q}"))
+            .filter(|candidate| *candidate != url)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    (url, variants)
+}
+
+/// Beyond this many distinct names the query is only tried as given (5! = 120 orders).
+const MAX_REORDERED_QUERY_NAMES: usize = 5;
+
+/// The query string with its parameter names in every order (values of one name keep
+/// their order), re-encoded as lambda_http encodes it.
+fn query_orders(query: &str) -> Vec<String> {
+    let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) else {
+        return Vec::new();
+    };
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, value) in pairs {
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, values)) => values.push(value),
+            None => groups.push((name, vec![value])),
+        }
+    }
+    if groups.len() > MAX_REORDERED_QUERY_NAMES {
+        return Vec::new();
+    }
+    let groups = &groups;
+    permutations(groups.len())
+        .into_iter()
+        .filter_map(|order| {
+            let mut pairs: Vec<(&str, &str)> = Vec::new();
+            for i in order {
+                let (name, values) = &groups[i];
+                pairs.extend(values.iter().map(|value| (name.as_str(), value.as_str())));
+            }
+            serde_urlencoded::to_string(pairs).ok()
+        })
+        .collect()
+}
+
+/// Every ordering of `0..n`.
+fn permutations(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    let mut all = Vec::new();
+    for shorter in permutations(n - 1) {
+        for position in 0..=shorter.len() {
+            let mut order = shorter.clone();
+            order.insert(position, n - 1);
+            all.push(order);
+        }
+    }
+    all
 }
 
 fn form_params(req: &Request) -> Result<Vec<(String, String)>, WebhookError> {
@@ -331,6 +406,21 @@ mod tests {
     }
 
     #[test]
+    fn rest_query_strings_are_tried_in_every_order() {
+        let mut orders = query_orders("b=2&a=1&a=0&c=x+y");
+        orders.sort();
+        assert_eq!(orders.len(), 6);
+        assert!(orders.contains(&"a=1&a=0&b=2&c=x+y".to_string()));
+        assert!(orders.contains(&"c=x+y&b=2&a=1&a=0".to_string()));
+        assert!(
+            orders.iter().all(|o| !o.contains("a=0&a=1")),
+            "values keep their order"
+        );
+        assert_eq!(permutations(3).len(), 6);
+        assert!(query_orders("a=1&b=1&c=1&d=1&e=1&f=1").is_empty());
+    }
+
+    #[test]
     fn non_forms_and_unknown_paths_are_refused() {
         let req = rest_event("/api/v1/sms/inbound", "prod", "{}", "application/json");
         assert!(matches!(
@@ -348,6 +438,7 @@ mod tests {
         Webhook {
             route: Route::Inbound,
             url: "https://x/api/v1/sms/inbound".into(),
+            url_variants: Vec::new(),
             params: params
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
