@@ -1067,3 +1067,36 @@ async fn a_query_string_on_the_webhook_url_is_part_of_what_is_signed() {
     assert_eq!(stack.sent().len(), 1, "the second is the same message");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_twilio_secret_without_a_sender_fails_the_invocation_naming_it() {
+    let stack = seeded("nosender", |_| {}).await;
+    let incomplete = json!({
+        "account_sid": relay_tests::moto::TEST_ACCOUNT_SID,
+        "auth_token": TEST_AUTH_TOKEN,
+    });
+    stack
+        .aws
+        .rotate_secret(&stack.aws.twilio_secret_id, &incomplete.to_string())
+        .await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "hello");
+    let Invocation::Error(error) = stack
+        .runtime
+        .invoke(stack.inbound_event(&as_refs(&params)))
+        .await
+    else {
+        panic!("expected the invocation to fail");
+    };
+    let error = error.to_string();
+    assert!(
+        error.contains(&stack.aws.twilio_secret_id) && error.contains("from_number"),
+        "{error}"
+    );
+    assert!(stack.sent().is_empty());
+    assert!(
+        stack.aws.message_log_items().await.is_empty(),
+        "nothing claimed"
+    );
+    stack.stop().await;
+}
