@@ -1,9 +1,8 @@
 //! Proves the test harness itself: moto and the fixtures, moto's request lock, the
-//! Runtime API emulator (with a fake in-process poller instead of a real function),
-//! and that moto answers in milliseconds rather than Nagle's ~40 ms.
+//! and the Runtime API emulator (with a fake in-process poller instead of a real
+//! function). Timings are not asserted here: machines are shared and noisy.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -149,39 +148,6 @@ async fn concurrent_pollers_get_distinct_invocations() {
     let ids_b = b.await.unwrap();
     assert_eq!((ids_a.len(), ids_b.len()), (1, 1));
     assert_ne!(ids_a[0], ids_b[0]);
-}
-
-#[tokio::test]
-async fn moto_answers_in_milliseconds() {
-    let aws = AwsFixture::create("selftest-latency").await;
-    aws.put_dispatcher(json!({"dispatcher_id": "d", "phone": "+18585550100"}))
-        .await;
-    let get = || async {
-        aws.dynamodb
-            .get_item()
-            .table_name(&aws.state_table)
-            .key("dispatcher_id", AttributeValue::S("d".into()))
-            .send()
-            .await
-            .unwrap()
-    };
-    for _ in 0..5 {
-        get().await; // warm the connection pool and moto's code paths
-    }
-    let mut samples = Vec::new();
-    for _ in 0..50 {
-        let started = Instant::now();
-        get().await;
-        samples.push(started.elapsed());
-    }
-    samples.sort();
-    let average = samples.iter().sum::<Duration>() / samples.len() as u32;
-    let median = samples[samples.len() / 2];
-    println!("moto GetItem latency over 50 calls: average {average:?}, median {median:?}");
-    assert!(
-        median < Duration::from_millis(30),
-        "moto GetItem median {median:?}: is TCP_NODELAY lost?"
-    );
 }
 
 /// A stand-in for a `lambda_runtime` program: polls `/next` and answers each event
