@@ -93,6 +93,28 @@ async fn seeded(prefix: &str, change: impl FnOnce(&mut Value)) -> InboundStack {
     stack
 }
 
+/// The headers Twilio sends with a form webhook.
+fn webhook_headers(signature: &str) -> [(&'static str, &str); 2] {
+    [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("x-twilio-signature", signature),
+    ]
+}
+
+/// An HTTP API (v2) event for the inbound endpoint, signed over `url`.
+fn signed_http_api_event(url: &str, params: &[(&str, &str)], query: Option<&str>) -> Value {
+    let signature = twilio_signature(TEST_AUTH_TOKEN, url, params);
+    http_api_v2_event(
+        "POST",
+        INBOUND_PATH,
+        STAGE,
+        API_HOST,
+        &webhook_headers(&signature),
+        &twilio_form(params),
+        query,
+    )
+}
+
 fn inbound_item(items: &[Value], sid: &str) -> Value {
     items
         .iter()
@@ -716,20 +738,7 @@ async fn http_api_and_function_url_events_are_served_too() {
     let params = driver_params(&sid, DRIVER, "via http api");
     let params = as_refs(&params);
     let url = format!("https://{API_HOST}/{STAGE}{INBOUND_PATH}");
-    let signature = twilio_signature(TEST_AUTH_TOKEN, &url, &params);
-    let headers = [
-        ("content-type", "application/x-www-form-urlencoded"),
-        ("x-twilio-signature", signature.as_str()),
-    ];
-    let event = http_api_v2_event(
-        "POST",
-        INBOUND_PATH,
-        STAGE,
-        API_HOST,
-        &headers,
-        &twilio_form(&params),
-        None,
-    );
+    let event = signed_http_api_event(&url, &params, None);
     assert_eq!(stack.invoke(event).await.status, 200);
 
     let sid = message_sid();
@@ -740,10 +749,7 @@ async fn http_api_and_function_url_events_are_served_too() {
         relay_tests::events::FUNCTION_URL_HOST
     );
     let signature = twilio_signature(TEST_AUTH_TOKEN, &url, &params);
-    let headers = [
-        ("content-type", "application/x-www-form-urlencoded"),
-        ("x-twilio-signature", signature.as_str()),
-    ];
+    let headers = webhook_headers(&signature);
     let event = function_url_event("POST", INBOUND_PATH, &headers, &twilio_form(&params), None);
     let event = relay_tests::events::with_base64_body(event);
     let answer = stack.invoke(event).await;
@@ -1035,33 +1041,18 @@ async fn a_query_string_on_the_webhook_url_is_part_of_what_is_signed() {
     let query = "tenant=qdn&zone=north&shift=night&lang=en";
     let url = format!("{}?{query}", stack.inbound_url());
     let signature = twilio_signature(TEST_AUTH_TOKEN, &url, &params);
-    let headers = [
-        ("Content-Type", "application/x-www-form-urlencoded"),
-        ("X-Twilio-Signature", signature.as_str()),
-    ];
     let event = relay_tests::rest_proxy_event(
         "POST",
         INBOUND_PATH,
         STAGE,
         API_HOST,
-        &headers,
+        &webhook_headers(&signature),
         &twilio_form(&params),
         Some(query),
     );
     let answer = stack.invoke(event).await;
     assert_eq!(answer.status, 200, "{answer:?}");
-    let v2 = http_api_v2_event(
-        "POST",
-        INBOUND_PATH,
-        STAGE,
-        API_HOST,
-        &[
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("x-twilio-signature", signature.as_str()),
-        ],
-        &twilio_form(&params),
-        Some(query),
-    );
+    let v2 = signed_http_api_event(&url, &params, Some(query));
     let answer = stack.invoke(v2).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(stack.sent().len(), 1, "the second is the same message");
