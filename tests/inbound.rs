@@ -1091,3 +1091,117 @@ async fn a_twilio_secret_without_a_sender_fails_the_invocation_naming_it() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn an_event_that_is_not_a_valid_request_fails_that_invocation_only() {
+    let stack = seeded("badevent", |_| {}).await;
+    let mut broken = stack.inbound_event(&[("MessageSid", "x")]);
+    broken["isBase64Encoded"] = json!(true);
+    broken["body"] = json!("%%% not base64 %%%");
+    let Invocation::Error(_) = stack.runtime.invoke(broken).await else {
+        panic!("expected the invocation to fail");
+    };
+    let not_an_event = stack.runtime.invoke(json!({"hello": "world"})).await;
+    assert!(
+        matches!(not_an_event, Invocation::Error(_)),
+        "{not_an_event:?}"
+    );
+    // The same process goes on serving.
+    let (_, answer) = stack.text_from(DRIVER, "still there?").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent().len(), 1);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn every_recipient_refusal_falls_through_and_a_sender_refusal_stops() {
+    // Twilio's magic numbers: unsubscribed, not reachable, region, not mobile.
+    let stack = seeded("refusals", |_| {}).await;
+    for (number, code) in [
+        ("+15005550004", 21610),
+        ("+15005550002", 21612),
+        ("+15005550003", 21408),
+        ("+15005550009", 21614),
+    ] {
+        let mut seed = seed_dispatcher(unix_now());
+        seed["phone"] = json!(number);
+        stack.aws.put_dispatcher(seed).await;
+        stack.twilio.reset();
+        let (_, answer) = stack.text_from(DRIVER, "hello").await;
+        assert_eq!(answer.status, 200, "{code}: {answer:?}");
+        let requests = stack.twilio.requests();
+        assert_eq!(requests[0].error_code, Some(code));
+        assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{code}: {requests:?}");
+    }
+    stack.stop().await;
+
+    // An invalid sender (21212) fails for every tier alike: stop, 502, claim released.
+    let broken = json!({
+        "account_sid": relay_tests::moto::TEST_ACCOUNT_SID,
+        "auth_token": TEST_AUTH_TOKEN,
+        "from_number": "+15005550001",
+    });
+    let stack = seeded("badsender", |_| {}).await;
+    stack
+        .aws
+        .rotate_secret(&stack.aws.twilio_secret_id, &broken.to_string())
+        .await;
+    let (sid, answer) = stack.text_from(DRIVER, "hello").await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    let requests = stack.twilio.requests();
+    assert_eq!(requests.len(), 1, "the backup is not tried: {requests:?}");
+    assert_eq!(requests[0].error_code, Some(21212));
+    let items = stack.aws.message_log_items().await;
+    assert!(
+        items.iter().all(|i| i["message_sid"] != sid.as_str()),
+        "claim released"
+    );
+    let alerts = stack.aws.alerts().await;
+    assert!(
+        alerts.iter().any(|a| a.message["type"] == "undeliverable"),
+        "{alerts:?}"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_live_claim_blocks_a_redelivery_and_an_abandoned_one_does_not() {
+    let stack = seeded("claims", |_| {}).await;
+    let claim = |sid: &str, lock_expires_at: i64| {
+        relay_tests::dynamo_json::to_item(&json!({
+            "message_sid": sid,
+            "record_type": "inbound",
+            "state": "in_progress",
+            "received_at": lock_expires_at - 60,
+            "lock_expires_at": lock_expires_at,
+            "expires_at": lock_expires_at + 3600,
+        }))
+    };
+    let put = |item| {
+        stack
+            .aws
+            .dynamodb
+            .put_item()
+            .table_name(&stack.aws.message_table)
+            .set_item(Some(item))
+            .send()
+    };
+    // Another invocation holds this one right now.
+    let live = message_sid();
+    put(claim(&live, unix_now() + 50)).await.unwrap();
+    let params = driver_params(&live, DRIVER, "held");
+    let answer = stack.invoke(stack.inbound_event(&as_refs(&params))).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(stack.sent().is_empty(), "a live claim is respected");
+
+    // This one's invocation died a while ago.
+    let abandoned = message_sid();
+    put(claim(&abandoned, unix_now() - 5)).await.unwrap();
+    let params = driver_params(&abandoned, DRIVER, "orphaned");
+    let answer = stack.invoke(stack.inbound_event(&as_refs(&params))).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent().len(), 1, "an abandoned claim is taken over");
+    let item = inbound_item(&stack.aws.message_log_items().await, &abandoned);
+    assert_eq!(item["state"], "forwarded");
+    stack.stop().await;
+}

@@ -131,7 +131,12 @@ impl Relay<'_> {
             default_country: self.settings.default_country,
         };
         let plan = plan_cascade(&record, now, &policy);
-        if let Some(why) = &plan.primary_unavailable {
+        // Already marked unavailable: nothing to flip, so no write on every message.
+        if let Some(why) = plan
+            .primary_unavailable
+            .as_ref()
+            .filter(|_| record.available)
+        {
             self.mark_primary_unavailable(&record.dispatcher_id, &why.to_string(), sms, now)
                 .await;
         }

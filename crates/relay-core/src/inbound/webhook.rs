@@ -60,9 +60,10 @@ impl Webhook {
         } else {
             raw_path
         };
-        let route = if path.ends_with("/sms/inbound") {
+        // A suffix, because a custom domain's base path may stand in front of it.
+        let route = if path.ends_with("/api/v1/sms/inbound") {
             Route::Inbound
-        } else if path.ends_with("/sms/status") {
+        } else if path.ends_with("/api/v1/sms/status") {
             Route::Status
         } else {
             return Err(WebhookError::NotFound(path.to_string()));
@@ -427,11 +428,15 @@ mod tests {
             Webhook::from_request(&req, None),
             Err(WebhookError::NotAForm(_))
         ));
-        let req = rest_event("/api/v1/other", "prod", "", FORM);
-        assert!(matches!(
-            Webhook::from_request(&req, None),
-            Err(WebhookError::NotFound(_))
-        ));
+        for path in [
+            "/api/v1/other",
+            "/elsewhere/sms/inbound",
+            "/api/v2/sms/status",
+        ] {
+            let req = rest_event(path, "prod", "", FORM);
+            let refused = Webhook::from_request(&req, None);
+            assert!(matches!(refused, Err(WebhookError::NotFound(_))), "{path}");
+        }
     }
 
     fn hook(params: &[(&str, &str)]) -> Webhook {
