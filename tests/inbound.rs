@@ -1205,3 +1205,29 @@ async fn a_live_claim_blocks_a_redelivery_and_an_abandoned_one_does_not() {
     assert_eq!(item["state"], "forwarded");
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn unreachable_twilio_answers_5xx_alerts_and_keeps_the_message_retryable() {
+    // Nothing listens on port 9 of loopback: every connection is refused.
+    let stack = InboundStack::start_with(
+        "unreachable",
+        1,
+        &[("TWILIO_API_BASE", "http://127.0.0.1:9")],
+    )
+    .await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    let (sid, answer) = stack.text_from(DRIVER, "hello").await;
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert!(answer.body.contains("after 3 attempts"), "{}", answer.body);
+    let items = stack.aws.message_log_items().await;
+    assert!(
+        items.iter().all(|i| i["message_sid"] != sid.as_str()),
+        "claim released"
+    );
+    let alerts = stack.aws.alerts().await;
+    assert!(
+        alerts.iter().any(|a| a.message["type"] == "undeliverable"),
+        "{alerts:?}"
+    );
+    stack.stop().await;
+}

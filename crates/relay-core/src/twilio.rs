@@ -158,6 +158,12 @@ impl TwilioSender<'_> {
                     retry_after: None,
                 };
             }
+            // The request could not even be built: nothing went out.
+            Err(e) if e.is_builder() => {
+                return AttemptOutcome::Done(Err(SendError::Unavailable {
+                    detail: format!("request not built: {e}"),
+                }));
+            }
             Err(e) => {
                 return AttemptOutcome::Done(Err(SendError::OutcomeUnknown {
                     detail: e.to_string(),
