@@ -1231,3 +1231,47 @@ async fn unreachable_twilio_answers_5xx_alerts_and_keeps_the_message_retryable()
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_failing_alert_topic_does_not_stop_the_message() {
+    let bogus = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
+    let stack = InboundStack::start_with("notopic", 1, &[("ALERT_TOPIC_ARN", bogus)]).await;
+    let mut seed = seed_dispatcher(unix_now());
+    seed["available"] = json!(false);
+    stack.aws.put_dispatcher(seed).await;
+    let (_, answer) = stack.text_from(DRIVER, "hello").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1);
+    assert!(
+        stack
+            .logs()
+            .iter()
+            .any(|l| l.contains("alert could not be published")),
+        "{:?}",
+        stack.logs()
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_state_table_answers_5xx_alerts_and_sends_nothing() {
+    let stack = InboundStack::start_with("notable", 1, &[("STATE_TABLE", "no-such-table")]).await;
+    let (sid, answer) = stack.text_from(DRIVER, "hello").await;
+    assert_eq!(answer.status, 500, "{answer:?}");
+    assert!(stack.sent().is_empty());
+    let items = stack.aws.message_log_items().await;
+    assert!(
+        items.iter().all(|i| i["message_sid"] != sid.as_str()),
+        "claim released"
+    );
+    let alerts = stack.aws.alerts().await;
+    assert!(
+        alerts.iter().any(|a| a.message["type"] == "undeliverable"
+            && a.message["reason"]
+                .as_str()
+                .unwrap()
+                .contains("no-such-table")),
+        "{alerts:?}"
+    );
+    stack.stop().await;
+}
