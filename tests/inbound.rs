@@ -115,6 +115,24 @@ fn signed_http_api_event(url: &str, params: &[(&str, &str)], query: Option<&str>
     )
 }
 
+/// Nothing is left claimed for `sid`, so a redelivery can still forward it.
+async fn assert_claim_released(stack: &InboundStack, sid: &str) {
+    let items = stack.aws.message_log_items().await;
+    assert!(
+        items.iter().all(|i| i["message_sid"] != sid),
+        "claim not released: {items:?}"
+    );
+}
+
+/// The message was not forwarded: its claim is released and ops were alerted.
+async fn assert_released_and_alerted(stack: &InboundStack, sid: &str) {
+    assert_claim_released(stack, sid).await;
+    let alerts = stack.aws.alerts().await;
+    let undeliverable = alerts.iter().find(|a| a.message["type"] == "undeliverable");
+    let alert = undeliverable.unwrap_or_else(|| panic!("no undeliverable alert: {alerts:?}"));
+    assert_eq!(alert.message["message_sid"], sid);
+}
+
 fn inbound_item(items: &[Value], sid: &str) -> Value {
     items
         .iter()
@@ -1024,11 +1042,7 @@ async fn no_attempt_starts_that_the_invocation_deadline_would_cut_off() {
         "{}",
         answer.body
     );
-    let items = stack.aws.message_log_items().await;
-    assert!(
-        items.iter().all(|i| i["message_sid"] != sid.as_str()),
-        "claim released"
-    );
+    assert_claim_released(&stack, &sid).await;
     stack.stop().await;
 }
 
@@ -1151,16 +1165,7 @@ async fn every_recipient_refusal_falls_through_and_a_sender_refusal_stops() {
     let requests = stack.twilio.requests();
     assert_eq!(requests.len(), 1, "the backup is not tried: {requests:?}");
     assert_eq!(requests[0].error_code, Some(21212));
-    let items = stack.aws.message_log_items().await;
-    assert!(
-        items.iter().all(|i| i["message_sid"] != sid.as_str()),
-        "claim released"
-    );
-    let alerts = stack.aws.alerts().await;
-    assert!(
-        alerts.iter().any(|a| a.message["type"] == "undeliverable"),
-        "{alerts:?}"
-    );
+    assert_released_and_alerted(&stack, &sid).await;
     stack.stop().await;
 }
 
@@ -1219,16 +1224,7 @@ async fn unreachable_twilio_answers_5xx_alerts_and_keeps_the_message_retryable()
     let (sid, answer) = stack.text_from(DRIVER, "hello").await;
     assert_eq!(answer.status, 502, "{answer:?}");
     assert!(answer.body.contains("after 3 attempts"), "{}", answer.body);
-    let items = stack.aws.message_log_items().await;
-    assert!(
-        items.iter().all(|i| i["message_sid"] != sid.as_str()),
-        "claim released"
-    );
-    let alerts = stack.aws.alerts().await;
-    assert!(
-        alerts.iter().any(|a| a.message["type"] == "undeliverable"),
-        "{alerts:?}"
-    );
+    assert_released_and_alerted(&stack, &sid).await;
     stack.stop().await;
 }
 
@@ -1259,11 +1255,7 @@ async fn a_failing_state_table_answers_5xx_alerts_and_sends_nothing() {
     let (sid, answer) = stack.text_from(DRIVER, "hello").await;
     assert_eq!(answer.status, 500, "{answer:?}");
     assert!(stack.sent().is_empty());
-    let items = stack.aws.message_log_items().await;
-    assert!(
-        items.iter().all(|i| i["message_sid"] != sid.as_str()),
-        "claim released"
-    );
+    assert_claim_released(&stack, &sid).await;
     let alerts = stack.aws.alerts().await;
     assert!(
         alerts.iter().any(|a| a.message["type"] == "undeliverable"
