@@ -2,8 +2,7 @@
 //! Twilio in the sandbox. Each test has its own tables, topic, sandbox and process.
 
 use relay_tests::stack::{
-    BACKUP_PHONE, InboundStack, PRIMARY_PHONE, QDN_NUMBER, TERTIARY_PHONE, seed_dispatcher,
-    unix_now,
+    BACKUP_PHONE, PRIMARY_PHONE, QDN_NUMBER, Stack, TERTIARY_PHONE, seed_dispatcher, unix_now,
 };
 use serde_json::json;
 
@@ -11,7 +10,7 @@ const DRIVER: &str = "+16195550123";
 
 #[tokio::test]
 async fn available_primary_receives_the_text() {
-    let stack = InboundStack::start("primary").await;
+    let stack = Stack::start("primary").await;
     stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
 
     let (sid, answer) = stack.text_from(DRIVER, "Load ready at 5th & Main").await;
@@ -36,7 +35,7 @@ async fn available_primary_receives_the_text() {
 
 #[tokio::test]
 async fn unavailable_primary_cascades_to_backup() {
-    let stack = InboundStack::start("backup").await;
+    let stack = Stack::start("backup").await;
     let mut seed = seed_dispatcher(unix_now());
     seed["available"] = json!(false);
     stack.aws.put_dispatcher(seed).await;
@@ -57,7 +56,7 @@ async fn unavailable_primary_cascades_to_backup() {
 
 #[tokio::test]
 async fn no_backup_cascades_to_tertiary() {
-    let stack = InboundStack::start("tertiary").await;
+    let stack = Stack::start("tertiary").await;
     let mut seed = seed_dispatcher(unix_now());
     seed["available"] = json!(false);
     seed.as_object_mut().unwrap().remove("backup_dispatcher");
@@ -85,8 +84,8 @@ fn as_refs<'a>(params: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a s
     params.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
-async fn seeded(prefix: &str, change: impl FnOnce(&mut Value)) -> InboundStack {
-    let stack = InboundStack::start(prefix).await;
+async fn seeded(prefix: &str, change: impl FnOnce(&mut Value)) -> Stack {
+    let stack = Stack::start(prefix).await;
     let mut seed = seed_dispatcher(unix_now());
     change(&mut seed);
     stack.aws.put_dispatcher(seed).await;
@@ -116,7 +115,7 @@ fn signed_http_api_event(url: &str, params: &[(&str, &str)], query: Option<&str>
 }
 
 /// Nothing is left claimed for `sid`, so a redelivery can still forward it.
-async fn assert_claim_released(stack: &InboundStack, sid: &str) {
+async fn assert_claim_released(stack: &Stack, sid: &str) {
     let items = stack.aws.message_log_items().await;
     assert!(
         items.iter().all(|i| i["message_sid"] != sid),
@@ -125,7 +124,7 @@ async fn assert_claim_released(stack: &InboundStack, sid: &str) {
 }
 
 /// The message was not forwarded: its claim is released and ops were alerted.
-async fn assert_released_and_alerted(stack: &InboundStack, sid: &str) {
+async fn assert_released_and_alerted(stack: &Stack, sid: &str) {
     assert_claim_released(stack, sid).await;
     let alerts = stack.aws.alerts().await;
     let undeliverable = alerts.iter().find(|a| a.message["type"] == "undeliverable");
@@ -319,7 +318,7 @@ async fn no_reachable_tier_answers_5xx_alerts_and_sends_nothing() {
 
 #[tokio::test]
 async fn missing_primary_item_answers_5xx_and_alerts() {
-    let stack = InboundStack::start("noitem").await;
+    let stack = Stack::start("noitem").await;
     let (_, answer) = stack.text_from(DRIVER, "hello").await;
     assert_eq!(answer.status, 503, "{answer:?}");
     let alerts = stack.aws.alerts().await;
@@ -336,7 +335,7 @@ async fn missing_primary_item_answers_5xx_and_alerts() {
 
 // ---- signatures and bad input ------------------------------------------------------
 
-async fn assert_refused_and_nothing_happened(stack: &InboundStack, event: Value, status: u16) {
+async fn assert_refused_and_nothing_happened(stack: &Stack, event: Value, status: u16) {
     let answer = stack.invoke(event).await;
     assert_eq!(answer.status, status, "{answer:?}");
     assert!(answer.headers["content-type"].starts_with("application/json"));
@@ -505,14 +504,17 @@ async fn the_same_webhook_delivered_twice_forwards_once() {
 
 #[tokio::test]
 async fn concurrent_deliveries_across_instances_forward_once() {
-    let stack = InboundStack::start_with("concurrent", 4, &[]).await;
+    let stack = Stack::start_with("concurrent", 4, &[]).await;
     stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
     let sid = message_sid();
     let params = driver_params(&sid, DRIVER, "hello");
     let event = stack.inbound_event(&as_refs(&params));
 
     // Let every instance finish its init and poll, so the deliveries really race.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stack
+        .runtime
+        .wait_for_pollers(4, std::time::Duration::from_secs(30))
+        .await;
     let answers = futures::future::join_all((0..8).map(|_| stack.invoke(event.clone()))).await;
 
     assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
@@ -779,7 +781,7 @@ async fn http_api_and_function_url_events_are_served_too() {
 #[tokio::test]
 async fn public_base_url_is_what_the_signature_covers_when_set() {
     let base = "https://dashboard.quickdumpnow.com";
-    let stack = InboundStack::start_with("publicurl", 1, &[("PUBLIC_BASE_URL", base)]).await;
+    let stack = Stack::start_with("publicurl", 1, &[("PUBLIC_BASE_URL", base)]).await;
     stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
     let sid = message_sid();
     let params = driver_params(&sid, DRIVER, "hello");
@@ -806,7 +808,7 @@ async fn public_base_url_is_what_the_signature_covers_when_set() {
 
 #[tokio::test]
 async fn missing_configuration_fails_every_invocation_naming_the_variable() {
-    let stack = InboundStack::start_with("noconfig", 1, &[("TWILIO_SECRET_ID", "")]).await;
+    let stack = Stack::start_with("noconfig", 1, &[("TWILIO_SECRET_ID", "")]).await;
     stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
     let sid = message_sid();
     let params = driver_params(&sid, DRIVER, "hello");
@@ -826,8 +828,7 @@ async fn missing_configuration_fails_every_invocation_naming_the_variable() {
 #[tokio::test]
 async fn unreadable_secret_fails_the_invocation_naming_the_secret() {
     let stack =
-        InboundStack::start_with("nosecret", 1, &[("TWILIO_SECRET_ID", "qdn/does-not-exist")])
-            .await;
+        Stack::start_with("nosecret", 1, &[("TWILIO_SECRET_ID", "qdn/does-not-exist")]).await;
     stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
     let sid = message_sid();
     let params = driver_params(&sid, DRIVER, "hello");
@@ -857,7 +858,13 @@ async fn a_send_twilio_never_answers_is_not_repeated_by_retries_or_redeliveries(
     let redelivered = stack.invoke(event).await;
     assert_eq!(redelivered.status, 200, "{redelivered:?}");
 
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // Twilio finishes the slow send (and the sandbox records it then); both
+    // invocations have answered, so any retry or resend would be recorded by now too.
+    let recorded = relay_tests::eventually(std::time::Duration::from_secs(10), || {
+        !stack.twilio.requests().is_empty()
+    })
+    .await;
+    assert!(recorded, "the sandbox never saw the request");
     assert_eq!(
         stack.twilio.requests().len(),
         1,
@@ -907,7 +914,7 @@ async fn sends_through_the_messaging_service_when_the_secret_names_one() {
 
 #[tokio::test]
 async fn configuration_overrides_are_honoured() {
-    let stack = InboundStack::start_with(
+    let stack = Stack::start_with(
         "overrides",
         1,
         &[
@@ -952,11 +959,14 @@ async fn configuration_overrides_are_honoured() {
 
 #[tokio::test]
 async fn concurrent_messages_mark_a_stale_primary_unavailable_exactly_once() {
-    let stack = InboundStack::start_with("flip", 3, &[]).await;
+    let stack = Stack::start_with("flip", 3, &[]).await;
     let mut seed = seed_dispatcher(unix_now());
     seed["last_heartbeat"] = json!(unix_now() - 900);
     stack.aws.put_dispatcher(seed).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stack
+        .runtime
+        .wait_for_pollers(3, std::time::Duration::from_secs(30))
+        .await;
 
     let texts = (0..6).map(|i| {
         let sid = message_sid();
@@ -1214,7 +1224,7 @@ async fn a_live_claim_blocks_a_redelivery_and_an_abandoned_one_does_not() {
 #[tokio::test]
 async fn unreachable_twilio_answers_5xx_alerts_and_keeps_the_message_retryable() {
     // Nothing listens on port 9 of loopback: every connection is refused.
-    let stack = InboundStack::start_with(
+    let stack = Stack::start_with(
         "unreachable",
         1,
         &[("TWILIO_API_BASE", "http://127.0.0.1:9")],
@@ -1231,7 +1241,7 @@ async fn unreachable_twilio_answers_5xx_alerts_and_keeps_the_message_retryable()
 #[tokio::test]
 async fn a_failing_alert_topic_does_not_stop_the_message() {
     let bogus = "arn:aws:sns:us-east-1:123456789012:no-such-topic";
-    let stack = InboundStack::start_with("notopic", 1, &[("ALERT_TOPIC_ARN", bogus)]).await;
+    let stack = Stack::start_with("notopic", 1, &[("ALERT_TOPIC_ARN", bogus)]).await;
     let mut seed = seed_dispatcher(unix_now());
     seed["available"] = json!(false);
     stack.aws.put_dispatcher(seed).await;
@@ -1251,7 +1261,7 @@ async fn a_failing_alert_topic_does_not_stop_the_message() {
 
 #[tokio::test]
 async fn a_failing_state_table_answers_5xx_alerts_and_sends_nothing() {
-    let stack = InboundStack::start_with("notable", 1, &[("STATE_TABLE", "no-such-table")]).await;
+    let stack = Stack::start_with("notable", 1, &[("STATE_TABLE", "no-such-table")]).await;
     let (sid, answer) = stack.text_from(DRIVER, "hello").await;
     assert_eq!(answer.status, 500, "{answer:?}");
     assert!(stack.sent().is_empty());

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use relay_tests::stack::{
-    InboundStack, PRIMARY_PHONE, driver_params, message_sid, seed_dispatcher, unix_now,
+    PRIMARY_PHONE, Stack, driver_params, message_sid, seed_dispatcher, unix_now,
 };
 use relay_tests::{FunctionProcess, Invocation, RuntimeApi, binary_path, response_parts};
 use serde_json::{Value, json};
@@ -49,7 +49,7 @@ async fn main() -> ExitCode {
     println!();
 
     // The AWS fixture and the sandbox, without any function process yet.
-    let mut stack = InboundStack::start_with("bench", 0, &[]).await;
+    let mut stack = Stack::start_with("bench", 0, &[]).await;
     println!(
         "{:>4} {:>10} {:>16} {:>15} {:>14}",
         "run", "init ms", "1st invoke ms", "warm invoke ms", "peak RSS MiB"
@@ -111,7 +111,7 @@ fn runs_wanted() -> Result<usize, String> {
 
 /// One cold start: fresh Runtime API and process, two texts, then the process's
 /// high-water mark, then stop it.
-async fn measure(stack: &mut InboundStack) -> Result<Run, String> {
+async fn measure(stack: &mut Stack) -> Result<Run, String> {
     stack.twilio.reset();
     stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
     stack.runtime = RuntimeApi::start().await;
@@ -145,7 +145,7 @@ async fn measure(stack: &mut InboundStack) -> Result<Run, String> {
 }
 
 /// Sends one signed driver text and returns how long the invocation took.
-async fn timed_text(stack: &InboundStack, body: &str) -> Result<Duration, String> {
+async fn timed_text(stack: &Stack, body: &str) -> Result<Duration, String> {
     let sid = message_sid();
     let params = driver_params(&sid, DRIVER, body);
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use relay_tests::stack::{
-    BACKUP_PHONE, InboundStack, PRIMARY_PHONE, TERTIARY_PHONE, driver_params, message_sid,
+    BACKUP_PHONE, PRIMARY_PHONE, Stack, TERTIARY_PHONE, driver_params, message_sid,
     seed_dispatcher, unix_now,
 };
 use relay_tests::{Alert, Invocation, response_parts};
@@ -73,7 +73,7 @@ struct Outcome {
 #[tokio::main]
 async fn main() -> ExitCode {
     println!("Starting the local stack (moto, Twilio sandbox, Runtime API, sms-inbound) ...");
-    let stack = InboundStack::start("demo").await;
+    let stack = Stack::start("demo").await;
     let mut failures = Vec::new();
     for (n, scenario) in SCENARIOS.iter().enumerate() {
         let outcome = play(&stack, scenario).await;
@@ -101,7 +101,7 @@ async fn main() -> ExitCode {
 }
 
 /// Resets the world, texts the relay once, and collects what happened.
-async fn play(stack: &InboundStack, scenario: &Scenario) -> Outcome {
+async fn play(stack: &Stack, scenario: &Scenario) -> Outcome {
     stack.twilio.reset();
     stack.aws.alerts().await; // drop anything left from the previous scenario
     let mut item = seed_dispatcher(unix_now());

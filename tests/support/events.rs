@@ -2,7 +2,6 @@
 //! signature, and reading the function's HTTP answer back out of its JSON.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -339,37 +338,14 @@ fn request_id() -> String {
 
 /// Now as epoch milliseconds and in API Gateway's `09/Apr/2015:12:34:56 +0000` form.
 fn now() -> (u64, String) {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let secs = ms / 1000;
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let time = format!(
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[month as usize - 1],
-        secs % 86_400 / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    );
-    (ms, time)
+    let now = jiff::Timestamp::now();
+    let ms = u64::try_from(now.as_millisecond()).expect("after 1970");
+    (ms, request_time(now))
 }
 
-/// Days since 1970-01-01 to (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+/// `t` in API Gateway's `requestTime` form, `09/Apr/2015:12:34:56 +0000` (always UTC).
+fn request_time(t: jiff::Timestamp) -> String {
+    t.strftime("%d/%b/%Y:%H:%M:%S +0000").to_string()
 }
 
 #[cfg(test)]
@@ -395,9 +371,10 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(16_534), (2015, 4, 9));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        let at = |secs| request_time(jiff::Timestamp::from_second(secs).unwrap());
+        assert_eq!(at(0), "01/Jan/1970:00:00:00 +0000");
+        assert_eq!(at(1_428_582_896), "09/Apr/2015:12:34:56 +0000");
+        assert_eq!(at(1_709_251_199), "29/Feb/2024:23:59:59 +0000");
     }
 
     #[test]

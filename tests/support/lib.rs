@@ -13,6 +13,7 @@ pub mod function;
 pub mod moto;
 pub mod runtime_api;
 pub mod stack;
+pub mod tokens;
 
 /// The Twilio stand-in, re-exported so tests say `relay_tests::twilio_sandbox::Sandbox`.
 pub use twilio_sandbox;
@@ -24,4 +25,17 @@ pub use events::{
 pub use function::{FunctionProcess, binary_path};
 pub use moto::{Alert, AwsFixture, sdk_config};
 pub use runtime_api::{Invocation, RuntimeApi};
-pub use stack::{HttpAnswer, InboundStack};
+pub use stack::{HttpAnswer, Stack};
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; whether it held.
+/// Tests wait for what they expect this way, never with a fixed sleep.
+pub async fn eventually(timeout: std::time::Duration, condition: impl Fn() -> bool) -> bool {
+    let until = tokio::time::Instant::now() + timeout;
+    while !condition() {
+        if tokio::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    true
+}

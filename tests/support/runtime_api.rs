@@ -46,6 +46,8 @@ struct Shared {
     in_flight: Mutex<HashMap<String, oneshot::Sender<Invocation>>>,
     init_errors: Mutex<Vec<Value>>,
     first_poll: watch::Sender<Option<Instant>>,
+    /// How many `/next` polls are waiting for an event right now: idle instances.
+    waiting: watch::Sender<usize>,
     /// How long each invocation may run: the deadline handed to the function.
     function_timeout: Mutex<Duration>,
 }
@@ -67,6 +69,7 @@ impl RuntimeApi {
             in_flight: Mutex::new(HashMap::new()),
             init_errors: Mutex::new(Vec::new()),
             first_poll: watch::Sender::new(None),
+            waiting: watch::Sender::new(0),
             function_timeout: Mutex::new(DEADLINE),
         });
         let app = Router::new()
@@ -158,6 +161,20 @@ impl RuntimeApi {
     }
 }
 
+impl RuntimeApi {
+    /// Waits (up to `timeout`) until `instances` functions are polling for work, so
+    /// events invoked together really run at once. Panics past the timeout.
+    pub async fn wait_for_pollers(&self, instances: usize, timeout: Duration) {
+        let mut rx = self.shared.waiting.subscribe();
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|n| *n >= instances)).await;
+        assert!(
+            matches!(waited, Ok(Ok(_))),
+            "{instances} instances were not all polling within {timeout:?}; init errors: {:?}",
+            self.init_errors()
+        );
+    }
+}
+
 impl Drop for RuntimeApi {
     fn drop(&mut self) {
         self.server.abort();
@@ -172,7 +189,9 @@ async fn next(State(shared): State<Arc<Shared>>) -> Response {
         }
         first
     });
+    shared.waiting.send_modify(|n| *n += 1);
     let queued = shared.queue_rx.lock().await.recv().await;
+    shared.waiting.send_modify(|n| *n = n.saturating_sub(1));
     let Some(Queued { request_id, event }) = queued else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };

@@ -1,6 +1,7 @@
-//! The whole local stack for `sms-inbound`, as tests, the demo and the benchmark use it:
+//! The whole local stack for one function, as tests, the demo and the benchmark use it:
 //! per-test AWS resources in moto, a Twilio sandbox that knows the fixture's account,
-//! a Runtime API and one or more `sms-inbound` processes polling it.
+//! a Runtime API and one or more processes of the function (`sms-inbound`,
+//! `sms-outbound`) polling it.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +18,7 @@ use crate::runtime_api::{Invocation, RuntimeApi};
 pub const API_HOST: &str = "qdn1234567.execute-api.us-east-1.amazonaws.com";
 pub const STAGE: &str = "prod";
 pub const INBOUND_PATH: &str = "/api/v1/sms/inbound";
+pub const OUTBOUND_PATH: &str = "/api/v1/sms/outbound";
 /// QDN's public number, the `To` of every driver's text.
 pub const QDN_NUMBER: &str = "+15005550006";
 /// The auth token tests rotate the Twilio secret to.
@@ -61,22 +63,33 @@ pub struct HttpAnswer {
     pub body: String,
 }
 
-pub struct InboundStack {
+pub struct Stack {
     pub aws: AwsFixture,
     pub twilio: Sandbox,
     pub runtime: RuntimeApi,
     pub functions: Vec<FunctionProcess>,
 }
 
-impl InboundStack {
+impl Stack {
     /// One `sms-inbound` instance, configured for the fixture and the sandbox.
     pub async fn start(prefix: &str) -> Self {
         Self::start_with(prefix, 1, &[]).await
     }
 
-    /// `instances` processes polling one Runtime API, as Lambda runs concurrent
-    /// execution environments; `extra_env` overrides the configuration.
+    /// `instances` `sms-inbound` processes polling one Runtime API, as Lambda runs
+    /// concurrent execution environments; `extra_env` overrides the configuration.
     pub async fn start_with(prefix: &str, instances: usize, extra_env: &[(&str, &str)]) -> Self {
+        Self::start_function("sms-inbound", prefix, instances, extra_env).await
+    }
+
+    /// `instances` processes of `function`; `extra_env` overrides the configuration
+    /// (an empty value unsets a variable, as the functions read it).
+    pub async fn start_function(
+        function: &str,
+        prefix: &str,
+        instances: usize,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
         let aws = AwsFixture::create(prefix).await;
         // Twilio accepts the rotated token too once a rotation has been promoted.
         let mut accounts = SandboxConfig::single(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN);
@@ -95,9 +108,9 @@ impl InboundStack {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         let functions = (0..instances)
-            .map(|_| FunctionProcess::spawn("sms-inbound", &runtime, &env))
+            .map(|_| FunctionProcess::spawn(function, &runtime, &env))
             .collect();
-        InboundStack {
+        Stack {
             aws,
             twilio,
             runtime,
@@ -131,6 +144,26 @@ impl InboundStack {
     /// An inbound webhook as Twilio would send it: signed, REST proxy event.
     pub fn inbound_event(&self, params: &[(&str, &str)]) -> Value {
         self.event_signed(params, &self.inbound_url(), TEST_AUTH_TOKEN)
+    }
+
+    /// A dispatcher's `POST /api/v1/sms/outbound` as API Gateway (REST) hands it over:
+    /// `bearer` as the `Authorization` header (if any), `body` as it is, and an
+    /// `Idempotency-Key` (if any).
+    pub fn outbound_event(
+        &self,
+        bearer: Option<&str>,
+        body: &str,
+        idempotency_key: Option<&str>,
+    ) -> Value {
+        let authorization = bearer.map(|token| format!("Bearer {token}"));
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(value) = &authorization {
+            headers.push(("Authorization", value));
+        }
+        if let Some(key) = idempotency_key {
+            headers.push(("Idempotency-Key", key));
+        }
+        rest_proxy_event("POST", OUTBOUND_PATH, STAGE, API_HOST, &headers, body, None)
     }
 
     pub async fn invoke(&self, event: Value) -> HttpAnswer {

@@ -4,6 +4,8 @@
 //! it and fails every invocation with it, so the function never crash-loops at init
 //! and never forwards with half a configuration.
 
+use std::time::Duration;
+
 use crate::ids::DispatcherId;
 use crate::phone::CountryCode;
 
@@ -28,14 +30,107 @@ impl ConfigError {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Settings {
+/// Reads variables through a lookup (the process environment, or a map in tests); an
+/// empty value counts as unset. Each binary reads only the variables it needs.
+struct Env<F: Fn(&str) -> Option<String>> {
+    lookup: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing { name })
+    }
+
+    fn or(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_string())
+    }
+
+    /// Parses the variable (or `default` when unset) with `parse`, naming it on error.
+    fn parsed<T>(
+        &self,
+        name: &'static str,
+        default: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let raw = self.or(name, default);
+        parse(&raw).map_err(|reason| ConfigError::Invalid {
+            name,
+            value: raw.clone(),
+            reason,
+        })
+    }
+
+    fn seconds(&self, name: &'static str, default: &str, min: u64) -> Result<u64, ConfigError> {
+        self.parsed(name, default, |raw| {
+            raw.parse::<u64>()
+                .ok()
+                .filter(|secs| *secs >= min)
+                .ok_or_else(|| format!("expected a whole number of seconds, at least {min}"))
+        })
+    }
+
+    fn tables(&self) -> Tables {
+        Tables {
+            state_table: self.or("STATE_TABLE", "qdn-dispatcher-state"),
+            message_table: self.or("MESSAGE_TABLE", "qdn-message-log"),
+        }
+    }
+
+    fn country(&self) -> Result<CountryCode, ConfigError> {
+        self.parsed("DEFAULT_COUNTRY_CODE", "1", |raw| {
+            CountryCode::parse(raw).map_err(|e| e.to_string())
+        })
+    }
+
+    fn twilio_api_base(&self) -> Result<String, ConfigError> {
+        self.parsed("TWILIO_API_BASE", "https://api.twilio.com", http_base_url)
+    }
+
+    fn secret_cache(&self) -> Result<SecretCacheSettings, ConfigError> {
+        Ok(SecretCacheSettings {
+            ttl: Duration::from_secs(self.seconds("SECRET_CACHE_TTL_SECS", "300", 1)?),
+            refresh_after: Duration::from_secs(self.seconds(
+                "SECRET_REFRESH_AFTER_SECS",
+                "60",
+                0,
+            )?),
+        })
+    }
+}
+
+fn from_process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The two DynamoDB tables every function uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
     pub state_table: String,
     pub message_table: String,
+}
+
+/// How long secrets are trusted before they are read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretCacheSettings {
+    /// `SECRET_CACHE_TTL_SECS` (default 300): a cached secret is re-read after this.
+    pub ttl: Duration,
+    /// `SECRET_REFRESH_AFTER_SECS` (default 60): a credential that fails to verify
+    /// against a cache at least this old makes the cache re-read the secret once.
+    pub refresh_after: Duration,
+}
+
+/// What `sms-inbound` reads.
+#[derive(Debug, Clone)]
+pub struct InboundSettings {
+    pub tables: Tables,
     pub alert_topic_arn: String,
     pub twilio_secret_id: String,
-    /// Only `sms-outbound` needs it; it checks with [`Settings::jwt_secret_id`].
-    pub jwt_secret_id: Option<String>,
     pub primary_dispatcher_id: DispatcherId,
     pub heartbeat_max_age_secs: i64,
     /// Scheme and host Twilio calls, without a trailing slash.
@@ -43,77 +138,61 @@ pub struct Settings {
     /// Where the Twilio REST API lives, without a trailing slash.
     pub twilio_api_base: String,
     pub default_country: CountryCode,
+    pub secret_cache: SecretCacheSettings,
 }
 
-impl Settings {
+impl InboundSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_lookup(from_process_env)
     }
 
-    /// Reads settings through `lookup`; an empty value counts as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let required = |name: &'static str| get(name).ok_or(ConfigError::Missing { name });
-        let invalid = |name: &'static str, value: &str, reason: String| ConfigError::Invalid {
-            name,
-            value: value.to_string(),
-            reason,
-        };
-
-        let primary_raw = get("PRIMARY_DISPATCHER_ID").unwrap_or_else(|| "sergio-main".into());
-        let primary_dispatcher_id = DispatcherId::parse(&primary_raw)
-            .map_err(|e| invalid("PRIMARY_DISPATCHER_ID", &primary_raw, e.to_string()))?;
-
-        let heartbeat_max_age_secs = match get("HEARTBEAT_MAX_AGE_SECS") {
-            None => 300,
-            Some(raw) => raw
-                .parse::<i64>()
-                .ok()
-                .filter(|secs| *secs > 0)
-                .ok_or_else(|| {
-                    invalid(
-                        "HEARTBEAT_MAX_AGE_SECS",
-                        &raw,
-                        "expected a positive whole number of seconds".into(),
-                    )
-                })?,
-        };
-
-        let public_base_url = match get("PUBLIC_BASE_URL") {
+        let env = Env { lookup };
+        let public_base_url = match env.get("PUBLIC_BASE_URL") {
             None => None,
-            Some(raw) => Some(
-                http_base_url(&raw).map_err(|reason| invalid("PUBLIC_BASE_URL", &raw, reason))?,
-            ),
+            Some(_) => Some(env.parsed("PUBLIC_BASE_URL", "", http_base_url)?),
         };
-        let twilio_raw = get("TWILIO_API_BASE").unwrap_or_else(|| "https://api.twilio.com".into());
-        let twilio_api_base = http_base_url(&twilio_raw)
-            .map_err(|reason| invalid("TWILIO_API_BASE", &twilio_raw, reason))?;
-
-        let country_raw = get("DEFAULT_COUNTRY_CODE").unwrap_or_else(|| "1".into());
-        let default_country = CountryCode::parse(&country_raw)
-            .map_err(|e| invalid("DEFAULT_COUNTRY_CODE", &country_raw, e.to_string()))?;
-
-        Ok(Settings {
-            state_table: get("STATE_TABLE").unwrap_or_else(|| "qdn-dispatcher-state".into()),
-            message_table: get("MESSAGE_TABLE").unwrap_or_else(|| "qdn-message-log".into()),
-            alert_topic_arn: required("ALERT_TOPIC_ARN")?,
-            twilio_secret_id: required("TWILIO_SECRET_ID")?,
-            jwt_secret_id: get("JWT_SECRET_ID"),
-            primary_dispatcher_id,
-            heartbeat_max_age_secs,
+        Ok(InboundSettings {
+            tables: env.tables(),
+            alert_topic_arn: env.required("ALERT_TOPIC_ARN")?,
+            twilio_secret_id: env.required("TWILIO_SECRET_ID")?,
+            primary_dispatcher_id: env.parsed("PRIMARY_DISPATCHER_ID", "sergio-main", |raw| {
+                DispatcherId::parse(raw).map_err(|e| e.to_string())
+            })?,
+            heartbeat_max_age_secs: env.seconds("HEARTBEAT_MAX_AGE_SECS", "300", 1)? as i64,
             public_base_url,
-            twilio_api_base,
-            default_country,
+            twilio_api_base: env.twilio_api_base()?,
+            default_country: env.country()?,
+            secret_cache: env.secret_cache()?,
         })
     }
+}
 
-    pub fn jwt_secret_id(&self) -> Result<&str, ConfigError> {
-        self.jwt_secret_id.as_deref().ok_or(ConfigError::Missing {
-            name: "JWT_SECRET_ID",
+/// What `sms-outbound` reads.
+#[derive(Debug, Clone)]
+pub struct OutboundSettings {
+    pub tables: Tables,
+    pub twilio_secret_id: String,
+    pub jwt_secret_id: String,
+    pub twilio_api_base: String,
+    pub default_country: CountryCode,
+    pub secret_cache: SecretCacheSettings,
+}
+
+impl OutboundSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(from_process_env)
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { lookup };
+        Ok(OutboundSettings {
+            tables: env.tables(),
+            twilio_secret_id: env.required("TWILIO_SECRET_ID")?,
+            jwt_secret_id: env.required("JWT_SECRET_ID")?,
+            twilio_api_base: env.twilio_api_base()?,
+            default_country: env.country()?,
+            secret_cache: env.secret_cache()?,
         })
     }
 }
@@ -133,15 +212,23 @@ mod tests {
 
     use super::*;
 
-    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Settings::from_lookup(|name| map.get(name).cloned())
+        move |name| map.get(name).cloned()
     }
 
-    const REQUIRED: [(&str, &str); 2] = [
+    fn inbound(vars: &[(&str, &str)]) -> Result<InboundSettings, ConfigError> {
+        InboundSettings::from_lookup(lookup(vars))
+    }
+
+    fn outbound(vars: &[(&str, &str)]) -> Result<OutboundSettings, ConfigError> {
+        OutboundSettings::from_lookup(lookup(vars))
+    }
+
+    const INBOUND: [(&str, &str); 2] = [
         (
             "ALERT_TOPIC_ARN",
             "arn:aws:sns:us-east-1:123456789012:qdn-alerts",
@@ -149,32 +236,68 @@ mod tests {
         ("TWILIO_SECRET_ID", "qdn/twilio"),
     ];
 
+    const OUTBOUND: [(&str, &str); 2] = [
+        ("TWILIO_SECRET_ID", "qdn/twilio"),
+        ("JWT_SECRET_ID", "qdn/jwt"),
+    ];
+
     #[test]
     fn defaults_match_the_contract() {
-        let s = settings(&REQUIRED).unwrap();
-        assert_eq!(s.state_table, "qdn-dispatcher-state");
-        assert_eq!(s.message_table, "qdn-message-log");
+        let s = inbound(&INBOUND).unwrap();
+        assert_eq!(s.tables.state_table, "qdn-dispatcher-state");
+        assert_eq!(s.tables.message_table, "qdn-message-log");
         assert_eq!(s.primary_dispatcher_id.as_str(), "sergio-main");
         assert_eq!(s.heartbeat_max_age_secs, 300);
         assert_eq!(s.public_base_url, None);
         assert_eq!(s.twilio_api_base, "https://api.twilio.com");
         assert_eq!(s.default_country, CountryCode::NANP);
-        assert_eq!(s.jwt_secret_id, None);
-        assert_eq!(s.jwt_secret_id().unwrap_err().variable(), "JWT_SECRET_ID");
+        assert_eq!(s.secret_cache.ttl, Duration::from_secs(300));
+        assert_eq!(s.secret_cache.refresh_after, Duration::from_secs(60));
+        let o = outbound(&OUTBOUND).unwrap();
+        assert_eq!(o.tables, s.tables);
+        assert_eq!(o.twilio_api_base, "https://api.twilio.com");
+        assert_eq!(o.default_country, CountryCode::NANP);
+        assert_eq!(o.jwt_secret_id, "qdn/jwt");
+    }
+
+    #[test]
+    fn each_function_needs_only_its_own_variables() {
+        // Inbound never reads the JWT secret; outbound needs neither the alert topic
+        // nor the public base URL.
+        assert!(inbound(&INBOUND).is_ok());
+        assert!(outbound(&OUTBOUND).is_ok());
+        let err = outbound(&INBOUND).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Missing {
+                name: "JWT_SECRET_ID"
+            }
+        );
+        let mut with_bad_inbound_only = OUTBOUND.to_vec();
+        with_bad_inbound_only.extend([
+            ("PUBLIC_BASE_URL", "not a url"),
+            ("HEARTBEAT_MAX_AGE_SECS", "soon"),
+            ("PRIMARY_DISPATCHER_ID", "has space"),
+        ]);
+        assert!(outbound(&with_bad_inbound_only).is_ok());
     }
 
     #[test]
     fn missing_required_variables_are_named() {
-        let err = settings(&REQUIRED[..1]).unwrap_err();
+        let err = inbound(&INBOUND[..1]).unwrap_err();
         assert_eq!(
             err,
             ConfigError::Missing {
                 name: "TWILIO_SECRET_ID"
             }
         );
-        let err = settings(&[("TWILIO_SECRET_ID", "x"), ("ALERT_TOPIC_ARN", "  ")]).unwrap_err();
+        let err = inbound(&[("TWILIO_SECRET_ID", "x"), ("ALERT_TOPIC_ARN", "  ")]).unwrap_err();
         assert_eq!(err.variable(), "ALERT_TOPIC_ARN");
         assert!(err.to_string().contains("ALERT_TOPIC_ARN"));
+        assert_eq!(
+            outbound(&OUTBOUND[1..]).unwrap_err().variable(),
+            "TWILIO_SECRET_ID"
+        );
     }
 
     #[test]
@@ -182,21 +305,33 @@ mod tests {
         for (name, value) in [
             ("HEARTBEAT_MAX_AGE_SECS", "five"),
             ("HEARTBEAT_MAX_AGE_SECS", "-1"),
+            ("HEARTBEAT_MAX_AGE_SECS", "0"),
             ("PUBLIC_BASE_URL", "dashboard.quickdumpnow.com"),
             ("TWILIO_API_BASE", "ftp://x"),
             ("DEFAULT_COUNTRY_CODE", "abc"),
             ("PRIMARY_DISPATCHER_ID", "has space"),
+            ("SECRET_CACHE_TTL_SECS", "0"),
+            ("SECRET_REFRESH_AFTER_SECS", "a minute"),
         ] {
-            let mut vars = REQUIRED.to_vec();
+            let mut vars = INBOUND.to_vec();
             vars.push((name, value));
-            let err = settings(&vars).unwrap_err();
+            let err = inbound(&vars).unwrap_err();
             assert_eq!(err.variable(), name, "{value}");
+        }
+        for (name, value) in [
+            ("TWILIO_API_BASE", "api.twilio.com"),
+            ("DEFAULT_COUNTRY_CODE", "+"),
+            ("SECRET_CACHE_TTL_SECS", "-5"),
+        ] {
+            let mut vars = OUTBOUND.to_vec();
+            vars.push((name, value));
+            assert_eq!(outbound(&vars).unwrap_err().variable(), name, "{value}");
         }
     }
 
     #[test]
     fn overrides_are_read() {
-        let mut vars = REQUIRED.to_vec();
+        let mut vars = INBOUND.to_vec();
         vars.extend([
             ("STATE_TABLE", "s"),
             ("MESSAGE_TABLE", "m"),
@@ -205,11 +340,12 @@ mod tests {
             ("PUBLIC_BASE_URL", "https://dashboard.quickdumpnow.com/"),
             ("TWILIO_API_BASE", "http://127.0.0.1:4599"),
             ("DEFAULT_COUNTRY_CODE", "44"),
-            ("JWT_SECRET_ID", "qdn/jwt"),
+            ("SECRET_CACHE_TTL_SECS", "30"),
+            ("SECRET_REFRESH_AFTER_SECS", "0"),
         ]);
-        let s = settings(&vars).unwrap();
-        assert_eq!(s.state_table, "s");
-        assert_eq!(s.message_table, "m");
+        let s = inbound(&vars).unwrap();
+        assert_eq!(s.tables.state_table, "s");
+        assert_eq!(s.tables.message_table, "m");
         assert_eq!(s.primary_dispatcher_id.as_str(), "ana");
         assert_eq!(s.heartbeat_max_age_secs, 60);
         assert_eq!(
@@ -218,6 +354,7 @@ mod tests {
         );
         assert_eq!(s.twilio_api_base, "http://127.0.0.1:4599");
         assert_eq!(s.default_country, CountryCode::parse("44").unwrap());
-        assert_eq!(s.jwt_secret_id().unwrap(), "qdn/jwt");
+        assert_eq!(s.secret_cache.ttl, Duration::from_secs(30));
+        assert_eq!(s.secret_cache.refresh_after, Duration::ZERO);
     }
 }

@@ -5,12 +5,22 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    Update,
+};
 use tracing::instrument;
 
+use crate::claim::{
+    ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState, StoredResponse,
+};
 use crate::dispatcher::DispatcherRecord;
-use crate::ids::{DispatcherId, MessageSid};
-use crate::ports::{Claim, CommandRecord, DispatcherStore, ForwardRecord, MessageLog, StoreError};
+use crate::ids::DispatcherId;
+use crate::ports::{
+    ClaimStore, CommandRecord, DispatcherStore, Finish, ForwardRecord, MessageLog, OutboundLog,
+    OutboundRecord, StoreError,
+};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -160,14 +170,21 @@ impl DispatcherStore for DynamoDispatcherStore {
         };
         condition_held(&self.table, "UpdateItem", request.send().await)
     }
-}
 
-/// Message-log item states.
-pub mod state {
-    pub const IN_PROGRESS: &str = "in_progress";
-    pub const FORWARDED: &str = "forwarded";
-    pub const COMMAND: &str = "command";
-    pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+    #[instrument(level = "debug", skip(self), fields(table = %self.table))]
+    async fn check_in(&self, id: &DispatcherId, now: i64) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("dispatcher_id", s(id.as_str()))
+            .update_expression("SET last_heartbeat = :now")
+            .condition_expression("attribute_exists(dispatcher_id)")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        condition_held(&self.table, "UpdateItem", result)
+    }
 }
 
 /// Abandoned claims are kept this much longer than their lock before DynamoDB's TTL
@@ -177,10 +194,10 @@ const CLAIM_RETENTION_SECS: i64 = 3_600;
 /// The `MESSAGE_TABLE`: the message log and idempotency records, keyed by
 /// `message_sid`, expiring on `expires_at`.
 ///
-/// Inbound items (`record_type = inbound`) go `in_progress` → `forwarded` /
-/// `command` / `outcome_unknown`; forwarded messages get a `record_type = forward`
-/// item under their own SID pointing back at the inbound one, for status callbacks
-/// and acknowledgements.
+/// Claimed items (`record_type` `inbound` or `idempotency`) go `in_progress` → a final
+/// [`RecordState`]; forwarded messages get a `record_type = forward` item under their
+/// own SID pointing back at the inbound one, and dispatchers' texts to drivers a
+/// `record_type = outbound` item.
 #[derive(Debug, Clone)]
 pub struct DynamoMessageLog {
     client: Client,
@@ -195,117 +212,209 @@ impl DynamoMessageLog {
         }
     }
 
-    async fn read_state(&self, sid: &MessageSid) -> Result<Option<String>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
-            .consistent_read(true)
-            .projection_expression("#state")
-            .expression_attribute_names("#state", "state")
-            .send()
-            .await
-            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
-        Ok(output.item.and_then(|item| match item.get("state") {
-            Some(AttributeValue::S(state)) => Some(state.clone()),
+    fn malformed(&self, key: &ClaimKey, detail: impl Into<String>) -> StoreError {
+        StoreError::Malformed {
+            table: self.table.clone(),
+            key: key.to_string(),
+            detail: detail.into(),
+        }
+    }
+
+    /// What a claim found under its key, from the item its failed write returned.
+    fn existing_record(&self, key: &ClaimKey, item: &Item) -> Result<ExistingRecord, StoreError> {
+        let text = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(value)) => Some(value.clone()),
             _ => None,
-        }))
+        };
+        let state = text("state")
+            .as_deref()
+            .and_then(RecordState::parse)
+            .ok_or_else(|| self.malformed(key, "no known state"))?;
+        let status = match item.get("response_status") {
+            Some(AttributeValue::N(n)) => Some(
+                n.parse::<u16>()
+                    .map_err(|_| self.malformed(key, "response_status is not a status"))?,
+            ),
+            _ => None,
+        };
+        let response = status.map(|status| StoredResponse {
+            status,
+            body: text("response_body").unwrap_or_default(),
+        });
+        Ok(ExistingRecord {
+            state,
+            fingerprint: text("request_fingerprint"),
+            response,
+        })
+    }
+
+    /// The condition and values that make a write succeed only for the claim's holder.
+    fn held_by(owner: &ClaimOwner) -> (&'static str, [(&'static str, AttributeValue); 2]) {
+        (
+            "#state = :in_progress AND claim_owner = :owner",
+            [
+                (":in_progress", s(RecordState::InProgress.as_str())),
+                (":owner", s(owner.as_str())),
+            ],
+        )
     }
 }
 
 #[async_trait]
-impl MessageLog for DynamoMessageLog {
-    #[instrument(level = "debug", skip(self), fields(table = %self.table, message_sid = %sid))]
-    async fn claim(&self, sid: &MessageSid, now: i64, lock_secs: i64) -> Result<Claim, StoreError> {
-        let result = self
+impl ClaimStore for DynamoMessageLog {
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, key = %request.key))]
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
+        let now = request.now;
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("message_sid", s(sid.as_str()))
-            .item("record_type", s("inbound"))
-            .item("state", s(state::IN_PROGRESS))
+            .item("message_sid", s(request.key.as_str()))
+            .item("record_type", s(request.kind.as_str()))
+            .item("state", s(RecordState::InProgress.as_str()))
+            .item("claim_owner", s(request.owner.as_str()))
             .item("received_at", n(now))
-            .item("lock_expires_at", n(now + lock_secs))
-            .item("expires_at", n(now + lock_secs + CLAIM_RETENTION_SECS))
+            .item("lock_expires_at", n(now + request.lock_secs))
+            .item("expires_at", n(now + request.lock_secs + CLAIM_RETENTION_SECS))
             .condition_expression(
                 "attribute_not_exists(message_sid) OR (#state = :in_progress AND lock_expires_at < :now)",
             )
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":in_progress", s(state::IN_PROGRESS))
+            .expression_attribute_values(":in_progress", s(RecordState::InProgress.as_str()))
             .expression_attribute_values(":now", n(now))
-            .send()
-            .await;
-        if condition_held(&self.table, "PutItem", result)? {
-            return Ok(Claim::Acquired);
+            // What the earlier holder left comes back with the refusal: no second read.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if let Some(fingerprint) = request.fingerprint {
+            put = put.item("request_fingerprint", s(fingerprint));
         }
-        Ok(match self.read_state(sid).await? {
-            Some(state) if state == state::IN_PROGRESS => Claim::InProgress,
-            Some(state) => Claim::AlreadyHandled { state },
-            // Released between our write and our read: someone else owns it now or
-            // will; treat it as in progress rather than racing again.
-            None => Claim::InProgress,
-        })
+        match put.send().await {
+            Ok(_) => Ok(ClaimOutcome::Acquired),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(refused)) => {
+                    let item = refused.item.as_ref().ok_or_else(|| {
+                        self.malformed(request.key, "the refused claim did not return the item")
+                    })?;
+                    Ok(ClaimOutcome::Taken(
+                        self.existing_record(request.key, item)?,
+                    ))
+                }
+                _ => Err(unavailable(&self.table, "PutItem", e)),
+            },
+        }
     }
 
-    #[instrument(level = "debug", skip(self), fields(table = %self.table, message_sid = %sid))]
-    async fn release(&self, sid: &MessageSid) -> Result<(), StoreError> {
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, key = %key))]
+    async fn release(&self, key: &ClaimKey, owner: &ClaimOwner) -> Result<(), StoreError> {
+        let (condition, values) = Self::held_by(owner);
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
-            .condition_expression("#state = :in_progress")
+            .key("message_sid", s(key.as_str()))
+            .condition_expression(condition)
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":in_progress", s(state::IN_PROGRESS))
+            .set_expression_attribute_values(Some(attribute_map(values)))
             .send()
             .await;
-        // A claim that is no longer in progress is not ours to release.
+        // A claim that is no longer ours (finished, or taken over) is not ours to drop.
         condition_held(&self.table, "DeleteItem", result).map(|_| ())
     }
 
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, key = %key, state = %finish.state))]
+    async fn finish(
+        &self,
+        key: &ClaimKey,
+        owner: &ClaimOwner,
+        finish: &Finish<'_>,
+    ) -> Result<(), StoreError> {
+        let (condition, held) = Self::held_by(owner);
+        let mut values = attribute_map(held);
+        values.insert(":final".into(), s(finish.state.as_str()));
+        values.insert(":expires".into(), n(finish.expires_at));
+        let mut set = vec!["#state = :final", "expires_at = :expires"];
+        if let Some(response) = finish.response {
+            set.extend(["response_status = :status", "response_body = :body"]);
+            values.insert(":status".into(), n(response.status));
+            values.insert(":body".into(), s(&response.body));
+        }
+        if let Some(detail) = finish.detail {
+            set.push("failure = :detail");
+            values.insert(":detail".into(), s(detail));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(key.as_str()))
+            .update_expression(format!("SET {} REMOVE lock_expires_at", set.join(", ")))
+            .condition_expression(condition)
+            .expression_attribute_names("#state", "state")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        if condition_held(&self.table, "UpdateItem", result)? {
+            Ok(())
+        } else {
+            Err(StoreError::ClaimLost {
+                table: self.table.clone(),
+                key: key.to_string(),
+            })
+        }
+    }
+}
+
+fn attribute_map<const N: usize>(
+    values: [(&'static str, AttributeValue); N],
+) -> HashMap<String, AttributeValue> {
+    values
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
+}
+
+#[async_trait]
+impl MessageLog for DynamoMessageLog {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, message_sid = %record.inbound_sid))]
-    async fn record_forwarded(&self, record: &ForwardRecord) -> Result<(), StoreError> {
-        let attempts: Vec<AttributeValue> = record
-            .attempts
-            .iter()
-            .map(|a| serde_dynamo::to_attribute_value(a).expect("attempts serialise"))
-            .collect();
+    async fn record_forwarded(
+        &self,
+        record: &ForwardRecord,
+        owner: &ClaimOwner,
+    ) -> Result<(), StoreError> {
+        let attempts = serde_dynamo::to_attribute_value(&record.attempts)
+            .map_err(|e| unavailable(&self.table, "serialise attempts", e))?;
         let set = "SET #state = :final, routing_decision = :tier, dispatcher_id = :dispatcher, \
             cascade_reason = :reason, forwarded_sid = :fsid, forwarded_to = :fto, \
             delivery_status = :status, from_number = :from, to_number = :to, num_media = :media, \
             body_truncated = :truncated, attempts = :attempts, forwarded_at = :at, \
             expires_at = :expires REMOVE lock_expires_at";
-        let values = HashMap::from([
-            (":in_progress".to_string(), s(state::IN_PROGRESS)),
-            (":final".to_string(), s(state::FORWARDED)),
-            (":tier".to_string(), s(record.routing_decision.as_str())),
-            (":dispatcher".to_string(), s(record.dispatcher_id.as_str())),
-            (":reason".to_string(), s(&record.cascade_reason)),
-            (":fsid".to_string(), s(record.forwarded_sid.as_str())),
-            (":fto".to_string(), s(record.forwarded_to.as_str())),
-            (":status".to_string(), s(&record.forwarded_status)),
-            (":from".to_string(), s(&record.from)),
-            (":to".to_string(), s(&record.to)),
-            (":media".to_string(), n(record.num_media)),
-            (
-                ":truncated".to_string(),
-                AttributeValue::Bool(record.body_truncated),
-            ),
-            (":attempts".to_string(), AttributeValue::L(attempts)),
-            (":at".to_string(), n(record.forwarded_at)),
-            (":expires".to_string(), n(record.expires_at)),
-        ]);
+        let (condition, held) = Self::held_by(owner);
+        let mut values = attribute_map(held);
+        values.extend(attribute_map([
+            (":final", s(RecordState::Forwarded.as_str())),
+            (":tier", s(record.routing_decision.as_str())),
+            (":dispatcher", s(record.dispatcher_id.as_str())),
+            (":reason", s(&record.cascade_reason)),
+            (":fsid", s(record.forwarded_sid.as_str())),
+            (":fto", s(record.forwarded_to.as_str())),
+            (":status", s(&record.forwarded_status)),
+            (":from", s(&record.from)),
+            (":to", s(&record.to)),
+            (":media", n(record.num_media)),
+            (":truncated", AttributeValue::Bool(record.body_truncated)),
+            (":attempts", attempts),
+            (":at", n(record.forwarded_at)),
+            (":expires", n(record.expires_at)),
+        ]));
         // Only the holder of the in-progress claim may turn it into a final record.
         let inbound = Update::builder()
             .table_name(&self.table)
             .key("message_sid", s(record.inbound_sid.as_str()))
             .update_expression(set)
-            .condition_expression("#state = :in_progress")
+            .condition_expression(condition)
             .expression_attribute_names("#state", "state")
             .set_expression_attribute_values(Some(values))
             .build()
-            .expect("table, key and update expression are set");
+            .map_err(|e| unavailable(&self.table, "build Update", e))?;
         let forward = Put::builder()
             .table_name(&self.table)
             .item("message_sid", s(record.forwarded_sid.as_str()))
@@ -318,7 +427,7 @@ impl MessageLog for DynamoMessageLog {
             .item("sent_at", n(record.forwarded_at))
             .item("expires_at", n(record.expires_at))
             .build()
-            .expect("table and item are set");
+            .map_err(|e| unavailable(&self.table, "build Put", e))?;
         self.client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(inbound).build())
@@ -330,12 +439,24 @@ impl MessageLog for DynamoMessageLog {
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, message_sid = %record.inbound_sid))]
-    async fn record_command(&self, record: &CommandRecord) -> Result<(), StoreError> {
+    async fn record_command(
+        &self,
+        record: &CommandRecord,
+        owner: &ClaimOwner,
+    ) -> Result<(), StoreError> {
         let ids = record
             .dispatcher_ids
             .iter()
             .map(|id| s(id.as_str()))
             .collect();
+        let (condition, held) = Self::held_by(owner);
+        let mut values = attribute_map(held);
+        values.extend(attribute_map([
+            (":final", s(RecordState::Command.as_str())),
+            (":command", s(&record.command)),
+            (":ids", AttributeValue::L(ids)),
+            (":expires", n(record.expires_at)),
+        ]));
         self.client
             .update_item()
             .table_name(&self.table)
@@ -344,41 +465,35 @@ impl MessageLog for DynamoMessageLog {
                 "SET #state = :final, command = :command, dispatcher_ids = :ids, expires_at = :expires \
                  REMOVE lock_expires_at",
             )
-            .condition_expression("#state = :in_progress")
+            .condition_expression(condition)
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":in_progress", s(state::IN_PROGRESS))
-            .expression_attribute_values(":final", s(state::COMMAND))
-            .expression_attribute_values(":command", s(&record.command))
-            .expression_attribute_values(":ids", AttributeValue::L(ids))
-            .expression_attribute_values(":expires", n(record.expires_at))
+            .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::None)
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
         Ok(())
     }
+}
 
-    #[instrument(level = "debug", skip(self, detail), fields(table = %self.table, message_sid = %sid))]
-    async fn record_outcome_unknown(
-        &self,
-        sid: &MessageSid,
-        detail: &str,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
+#[async_trait]
+impl OutboundLog for DynamoMessageLog {
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, message_sid = %record.sid))]
+    async fn record_outbound(&self, record: &OutboundRecord) -> Result<(), StoreError> {
         self.client
-            .update_item()
+            .put_item()
             .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
-            .update_expression("SET #state = :final, failure = :detail, expires_at = :expires REMOVE lock_expires_at")
-            .condition_expression("#state = :in_progress")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":in_progress", s(state::IN_PROGRESS))
-            .expression_attribute_values(":final", s(state::OUTCOME_UNKNOWN))
-            .expression_attribute_values(":detail", s(detail))
-            .expression_attribute_values(":expires", n(expires_at))
+            .item("message_sid", s(record.sid.as_str()))
+            .item("record_type", s("outbound"))
+            .item("dispatcher_id", s(record.dispatcher_id.as_str()))
+            .item("to_number", s(record.to.as_str()))
+            .item("job_ref", s(&record.job_ref))
+            .item("delivery_status", s(&record.delivery_status))
+            .item("sent_at", n(record.sent_at))
+            .item("expires_at", n(record.expires_at))
             .send()
             .await
-            .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
+            .map_err(|e| unavailable(&self.table, "PutItem", e))?;
         Ok(())
     }
 }

@@ -5,13 +5,18 @@
 //! Twilio adapters. The Lambda binaries in `functions/` only wire these together.
 
 pub mod alert;
+pub mod api;
+pub mod auth;
 pub mod cascade;
+pub mod claim;
 pub mod config;
 pub mod dispatcher;
 pub mod dynamo;
 pub mod ids;
 pub mod inbound;
+#[cfg(feature = "test-util")]
 pub mod memory;
+pub mod outbound;
 pub mod phone;
 pub mod ports;
 pub mod secrets;

@@ -1,5 +1,6 @@
 //! In-memory adapters beside the DynamoDB, SNS and Twilio ones: fast tests of the
 //! handlers' logic, with the same semantics (conditional claims, conditional flips).
+//! Only built with the `test-util` feature: never part of a function binary.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -7,12 +8,15 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::alert::Alert;
+use crate::claim::{
+    ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState, StoredResponse,
+};
 use crate::dispatcher::DispatcherRecord;
-use crate::dynamo::state;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::ports::{
-    AlertError, AlertPublisher, Claim, CommandRecord, DispatcherStore, ForwardRecord, MessageLog,
-    OutgoingSms, SendError, SentSms, SmsSender, StoreError,
+    AlertError, AlertPublisher, ClaimStore, CommandRecord, DispatcherStore, Finish, ForwardRecord,
+    MessageLog, OutboundLog, OutboundRecord, OutgoingSms, SendError, SentSms, SmsSender,
+    StoreError,
 };
 
 #[derive(Debug, Default)]
@@ -84,15 +88,28 @@ impl DispatcherStore for MemoryDispatcherStore {
         }
         Ok(true)
     }
+
+    async fn check_in(&self, id: &DispatcherId, now: i64) -> Result<bool, StoreError> {
+        let mut items = self.items.lock().unwrap();
+        let Some(record) = items.get_mut(id.as_str()) else {
+            return Ok(false);
+        };
+        record.last_heartbeat = Some(now);
+        Ok(true)
+    }
 }
 
-/// What the in-memory log keeps of a message.
+/// What the in-memory log keeps under one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
-    pub state: String,
+    pub state: RecordState,
+    pub owner: Option<ClaimOwner>,
     pub lock_expires_at: Option<i64>,
+    pub fingerprint: Option<String>,
+    pub response: Option<StoredResponse>,
     pub forward: Option<ForwardRecord>,
     pub command: Option<CommandRecord>,
+    pub outbound: Option<OutboundRecord>,
 }
 
 #[derive(Debug, Default)]
@@ -101,90 +118,138 @@ pub struct MemoryMessageLog {
 }
 
 impl MemoryMessageLog {
-    pub fn entry(&self, sid: &str) -> Option<LogEntry> {
-        self.entries.lock().unwrap().get(sid).cloned()
+    pub fn entry(&self, key: &str) -> Option<LogEntry> {
+        self.entries.lock().unwrap().get(key).cloned()
     }
 
-    fn finish(
+    /// Lets a test play an invocation whose lock lapsed.
+    pub fn expire_lock(&self, key: &str) {
+        if let Some(entry) = self.entries.lock().unwrap().get_mut(key) {
+            entry.lock_expires_at = Some(i64::MIN);
+        }
+    }
+
+    fn finish_held(
         &self,
-        sid: &MessageSid,
+        key: &str,
+        owner: &ClaimOwner,
         update: impl FnOnce(&mut LogEntry),
     ) -> Result<(), StoreError> {
         let mut entries = self.entries.lock().unwrap();
-        match entries.get_mut(sid.as_str()) {
-            Some(entry) if entry.state == state::IN_PROGRESS => {
+        match entries.get_mut(key) {
+            Some(entry)
+                if entry.state == RecordState::InProgress
+                    && entry.owner.as_ref() == Some(owner) =>
+            {
                 entry.lock_expires_at = None;
                 update(entry);
                 Ok(())
             }
-            _ => Err(StoreError::Unavailable {
+            _ => Err(StoreError::ClaimLost {
                 table: "memory".into(),
-                operation: "finish",
-                detail: format!("{sid} is not claimed"),
+                key: key.to_string(),
             }),
         }
     }
 }
 
 #[async_trait]
-impl MessageLog for MemoryMessageLog {
-    async fn claim(&self, sid: &MessageSid, now: i64, lock_secs: i64) -> Result<Claim, StoreError> {
+impl ClaimStore for MemoryMessageLog {
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
         let mut entries = self.entries.lock().unwrap();
-        match entries.get(sid.as_str()) {
-            Some(entry) if entry.state != state::IN_PROGRESS => {
-                return Ok(Claim::AlreadyHandled {
-                    state: entry.state.clone(),
-                });
+        if let Some(entry) = entries.get(request.key.as_str()) {
+            let abandoned = entry.state == RecordState::InProgress
+                && entry.lock_expires_at.is_some_and(|at| at < request.now);
+            if !abandoned {
+                return Ok(ClaimOutcome::Taken(ExistingRecord {
+                    state: entry.state,
+                    fingerprint: entry.fingerprint.clone(),
+                    response: entry.response.clone(),
+                }));
             }
-            Some(entry) if entry.lock_expires_at.is_some_and(|at| at >= now) => {
-                return Ok(Claim::InProgress);
-            }
-            _ => {}
         }
         entries.insert(
-            sid.as_str().to_string(),
+            request.key.as_str().to_string(),
             LogEntry {
-                state: state::IN_PROGRESS.into(),
-                lock_expires_at: Some(now + lock_secs),
+                state: RecordState::InProgress,
+                owner: Some(request.owner.clone()),
+                lock_expires_at: Some(request.now + request.lock_secs),
+                fingerprint: request.fingerprint.map(str::to_string),
+                response: None,
                 forward: None,
                 command: None,
+                outbound: None,
             },
         );
-        Ok(Claim::Acquired)
+        Ok(ClaimOutcome::Acquired)
     }
 
-    async fn release(&self, sid: &MessageSid) -> Result<(), StoreError> {
+    async fn release(&self, key: &ClaimKey, owner: &ClaimOwner) -> Result<(), StoreError> {
         let mut entries = self.entries.lock().unwrap();
-        if entries
-            .get(sid.as_str())
-            .is_some_and(|e| e.state == state::IN_PROGRESS)
-        {
-            entries.remove(sid.as_str());
+        let held = entries
+            .get(key.as_str())
+            .is_some_and(|e| e.state == RecordState::InProgress && e.owner.as_ref() == Some(owner));
+        if held {
+            entries.remove(key.as_str());
         }
         Ok(())
     }
 
-    async fn record_forwarded(&self, record: &ForwardRecord) -> Result<(), StoreError> {
-        self.finish(&record.inbound_sid, |entry| {
-            entry.state = state::FORWARDED.into();
+    async fn finish(
+        &self,
+        key: &ClaimKey,
+        owner: &ClaimOwner,
+        finish: &Finish<'_>,
+    ) -> Result<(), StoreError> {
+        self.finish_held(key.as_str(), owner, |entry| {
+            entry.state = finish.state;
+            entry.response = finish.response.cloned();
+        })
+    }
+}
+
+#[async_trait]
+impl MessageLog for MemoryMessageLog {
+    async fn record_forwarded(
+        &self,
+        record: &ForwardRecord,
+        owner: &ClaimOwner,
+    ) -> Result<(), StoreError> {
+        self.finish_held(record.inbound_sid.as_str(), owner, |entry| {
+            entry.state = RecordState::Forwarded;
             entry.forward = Some(record.clone());
         })
     }
 
-    async fn record_command(&self, record: &CommandRecord) -> Result<(), StoreError> {
-        self.finish(&record.inbound_sid, |entry| {
-            entry.state = state::COMMAND.into();
+    async fn record_command(
+        &self,
+        record: &CommandRecord,
+        owner: &ClaimOwner,
+    ) -> Result<(), StoreError> {
+        self.finish_held(record.inbound_sid.as_str(), owner, |entry| {
+            entry.state = RecordState::Command;
             entry.command = Some(record.clone());
         })
     }
+}
 
-    async fn record_outcome_unknown(
-        &self,
-        sid: &MessageSid,
-        _detail: &str,
-        _expires_at: i64,
-    ) -> Result<(), StoreError> {
-        self.finish(sid, |entry| entry.state = state::OUTCOME_UNKNOWN.into())
+#[async_trait]
+impl OutboundLog for MemoryMessageLog {
+    async fn record_outbound(&self, record: &OutboundRecord) -> Result<(), StoreError> {
+        self.entries.lock().unwrap().insert(
+            record.sid.as_str().to_string(),
+            LogEntry {
+                state: RecordState::Answered,
+                owner: None,
+                lock_expires_at: None,
+                fingerprint: None,
+                response: None,
+                forward: None,
+                command: None,
+                outbound: Some(record.clone()),
+            },
+        );
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::alert::Alert;
 use crate::cascade::Tier;
+use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState, StoredResponse};
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::PhoneNumber;
@@ -24,6 +25,10 @@ pub enum StoreError {
         key: String,
         detail: String,
     },
+    /// The claim on `key` is no longer this invocation's: its lock lapsed and another
+    /// invocation took it over.
+    #[error("{table}: the claim on {key} is no longer held by this invocation")]
+    ClaimLost { table: String, key: String },
 }
 
 #[async_trait]
@@ -42,17 +47,49 @@ pub trait DispatcherStore: Send + Sync {
         on_duty: bool,
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// A dispatcher's check-in: `last_heartbeat = now`. `Ok(false)` when the item
+    /// does not exist.
+    async fn check_in(&self, id: &DispatcherId, now: i64) -> Result<bool, StoreError>;
 }
 
-/// What an earlier delivery of the same webhook left in the message log.
+/// How a claim ends when it is not released.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// This invocation owns the message until it records an outcome or releases it.
-    Acquired,
-    /// Another invocation is handling it right now.
-    InProgress,
-    /// Already handled; `state` is the recorded outcome (`forwarded`, `command`, ...).
-    AlreadyHandled { state: String },
+pub struct Finish<'a> {
+    pub state: RecordState,
+    /// The answer to replay to retries (outbound requests).
+    pub response: Option<&'a StoredResponse>,
+    /// Why it ended this way, for whoever reads the trail (never a message body).
+    pub detail: Option<&'a str>,
+    pub expires_at: i64,
+}
+
+/// The one claim mechanism behind every "exactly once" (see [`crate::claim`]).
+#[async_trait]
+pub trait ClaimStore: Send + Sync {
+    /// Claims the key atomically: of any number of concurrent callers exactly one gets
+    /// `Acquired`; the others get what is stored under it. A claim whose lock has
+    /// lapsed (`lock_secs` after it was taken) is abandoned and may be taken over.
+    async fn claim(&self, request: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError>;
+    /// Drops `owner`'s claim so a retry can start afresh. A claim that someone else
+    /// holds now, or that was finished, is left alone.
+    async fn release(&self, key: &ClaimKey, owner: &ClaimOwner) -> Result<(), StoreError>;
+    /// Ends `owner`'s claim in a final state; [`StoreError::ClaimLost`] if it is no
+    /// longer theirs.
+    async fn finish(
+        &self,
+        key: &ClaimKey,
+        owner: &ClaimOwner,
+        finish: &Finish<'_>,
+    ) -> Result<(), StoreError>;
+}
+
+/// How one try at one tier ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Sent,
+    /// Twilio refused the number for good; the cascade moved on.
+    Refused,
 }
 
 /// One try at one tier, kept on the message-log item.
@@ -61,7 +98,7 @@ pub struct Attempt {
     pub tier: Tier,
     /// Masked: the full number is on the item's `forwarded_to` when it worked.
     pub to: String,
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_code: Option<u32>,
 }
@@ -97,24 +134,40 @@ pub struct CommandRecord {
     pub expires_at: i64,
 }
 
+/// The inbound side of the message log: what became of a claimed webhook.
 #[async_trait]
 pub trait MessageLog: Send + Sync {
-    /// Claims `sid` atomically: exactly one of any number of concurrent callers gets
-    /// `Acquired`. A claim older than `lock_secs` is abandoned and may be taken over.
-    async fn claim(&self, sid: &MessageSid, now: i64, lock_secs: i64) -> Result<Claim, StoreError>;
-    /// Drops an in-progress claim so a redelivery can forward the message.
-    async fn release(&self, sid: &MessageSid) -> Result<(), StoreError>;
-    /// Records a forwarded message: the inbound item becomes `forwarded`, and an item
-    /// keyed by the forwarded message's SID points back to it for status callbacks.
-    async fn record_forwarded(&self, record: &ForwardRecord) -> Result<(), StoreError>;
-    async fn record_command(&self, record: &CommandRecord) -> Result<(), StoreError>;
-    /// Marks a message whose send had no answer, so a redelivery does not send again.
-    async fn record_outcome_unknown(
+    /// Records a forwarded message over `owner`'s claim: the inbound item becomes
+    /// `forwarded`, and an item keyed by the forwarded message's SID points back to it
+    /// for status callbacks.
+    async fn record_forwarded(
         &self,
-        sid: &MessageSid,
-        detail: &str,
-        expires_at: i64,
+        record: &ForwardRecord,
+        owner: &ClaimOwner,
     ) -> Result<(), StoreError>;
+    async fn record_command(
+        &self,
+        record: &CommandRecord,
+        owner: &ClaimOwner,
+    ) -> Result<(), StoreError>;
+}
+
+/// A dispatcher's text to a driver, as the message log keeps it (never the body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRecord {
+    pub sid: MessageSid,
+    pub dispatcher_id: DispatcherId,
+    pub to: PhoneNumber,
+    pub job_ref: String,
+    pub delivery_status: String,
+    pub sent_at: i64,
+    pub expires_at: i64,
+}
+
+/// The outbound side of the message log.
+#[async_trait]
+pub trait OutboundLog: Send + Sync {
+    async fn record_outbound(&self, record: &OutboundRecord) -> Result<(), StoreError>;
 }
 
 /// A text to send through Twilio.

@@ -66,7 +66,8 @@ pub fn is_valid_signature(
     valid
 }
 
-/// The URL without any port, and with the scheme's default port when it has none.
+/// The URL without any port, and with the scheme's default port when it has none;
+/// and always the URL exactly as given (an empty port, `host:`, is neither).
 fn url_variants(url: &str) -> Vec<String> {
     let Some(parts) = UrlParts::split(url) else {
         return vec![url.to_string()];
@@ -77,11 +78,12 @@ fn url_variants(url: &str) -> Vec<String> {
         (None, Some(default)) => parts.join(Some(default)),
         (None, None) => without_port.clone(),
     };
-    if with_port == without_port {
-        vec![without_port]
-    } else {
-        vec![without_port, with_port]
+    let mut variants = vec![without_port, with_port, url.to_string()];
+    variants.dedup();
+    if variants.len() == 3 && variants[2] == variants[0] {
+        variants.pop();
     }
+    variants
 }
 
 fn default_port(scheme: &str) -> Option<&'static str> {
@@ -257,6 +259,15 @@ mod tests {
         assert_eq!(
             url_variants("https://h.example"),
             vec!["https://h.example", "https://h.example:443"]
+        );
+        // Found by a property test: an empty port is signed as given.
+        assert_eq!(
+            url_variants("https://a.example:/p"),
+            vec![
+                "https://a.example/p",
+                "https://a.example:443/p",
+                "https://a.example:/p"
+            ]
         );
     }
 }

@@ -1,5 +1,8 @@
 //! JSON logs, one object per line with the event's fields at the top level, so
 //! CloudWatch Logs Insights can query `routing_decision`, `message_sid` and friends.
+//! Every line written during an invocation carries the Lambda request ID: the
+//! runtime's `Lambda runtime invoke` span (with its `requestId`) heads the line's
+//! `spans` list.
 
 use tracing_subscriber::EnvFilter;
 
@@ -16,7 +19,7 @@ pub fn init() {
         .json()
         .flatten_event(true)
         .with_current_span(false)
-        .with_span_list(false)
+        .with_span_list(true)
         .with_target(false)
         .with_env_filter(filter)
         .with_writer(std::io::stdout)

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rand::Rng;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tracing::instrument;
 
@@ -144,7 +145,7 @@ impl TwilioSender<'_> {
             .post(url)
             .basic_auth(
                 self.account.account_sid.as_str(),
-                Some(&self.account.auth_token),
+                Some(self.account.auth_token.expose_secret()),
             )
             .form(form)
             .send()

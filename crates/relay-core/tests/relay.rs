@@ -3,7 +3,10 @@
 
 use relay_core::alert::AlertKind;
 use relay_core::cascade::Tier;
-use relay_core::config::Settings;
+use relay_core::claim::{
+    ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState,
+};
+use relay_core::config::InboundSettings;
 use relay_core::dispatcher::DispatcherRecord;
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::inbound::webhook::InboundSms;
@@ -11,13 +14,13 @@ use relay_core::inbound::{Handled, Relay, RelayError};
 use relay_core::memory::{
     MemoryDispatcherStore, MemoryMessageLog, RecordingAlerts, ScriptedSender,
 };
-use relay_core::ports::SendError;
+use relay_core::ports::{ClaimStore, SendError};
 
 const NOW: i64 = 1_800_000_000;
 const SID: &str = "SM0123456789abcdef0123456789abcdef";
 
-fn settings() -> Settings {
-    Settings::from_lookup(|name| match name {
+fn settings() -> InboundSettings {
+    InboundSettings::from_lookup(|name| match name {
         "ALERT_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:alerts".into()),
         "TWILIO_SECRET_ID" => Some("qdn/twilio".into()),
         _ => None,
@@ -49,7 +52,7 @@ fn sms(from: &str, body: &str) -> InboundSms {
 }
 
 struct World {
-    settings: Settings,
+    settings: InboundSettings,
     dispatchers: MemoryDispatcherStore,
     log: MemoryMessageLog,
     alerts: RecordingAlerts,
@@ -71,6 +74,7 @@ impl World {
         let relay = Relay {
             settings: &self.settings,
             dispatchers: &self.dispatchers,
+            claims: &self.log,
             log: &self.log,
             alerts: &self.alerts,
             sender: &self.sender,
@@ -102,7 +106,7 @@ async fn primary_gets_it_and_the_log_expires_after_the_dispatchers_ttl() {
         }
     ));
     let entry = world.log.entry(SID).unwrap();
-    assert_eq!(entry.state, "forwarded");
+    assert_eq!(entry.state, RecordState::Forwarded);
     assert_eq!(entry.forward.unwrap().expires_at, NOW + 600);
     assert!(world.alerts.alerts().is_empty());
 }
@@ -155,37 +159,53 @@ async fn an_unknown_outcome_keeps_the_claim_so_nothing_is_sent_twice() {
         error,
         RelayError::Twilio(SendError::OutcomeUnknown { .. })
     ));
-    assert_eq!(world.log.entry(SID).unwrap().state, "outcome_unknown");
+    assert_eq!(
+        world.log.entry(SID).unwrap().state,
+        RecordState::OutcomeUnknown
+    );
     assert_eq!(world.alert_kinds(), vec![AlertKind::Undeliverable]);
 
     let again = world.relay(&sms("+16195550123", "hi")).await.unwrap();
     assert_eq!(
         again,
         Handled::Duplicate {
-            state: "outcome_unknown".into()
+            state: RecordState::OutcomeUnknown
         }
     );
     assert_eq!(world.sender.tried().len(), 1);
 }
 
+/// Another invocation's claim on [`SID`], taken at `at` with a 60 s lock.
+fn earlier_claim(at: i64) -> ClaimRequest<'static> {
+    static KEY: std::sync::LazyLock<ClaimKey> =
+        std::sync::LazyLock::new(|| ClaimKey::inbound(&MessageSid::parse(SID).unwrap()));
+    static OWNER: std::sync::LazyLock<ClaimOwner> = std::sync::LazyLock::new(ClaimOwner::random);
+    ClaimRequest {
+        key: &KEY,
+        kind: RecordKind::Inbound,
+        owner: &OWNER,
+        fingerprint: None,
+        now: at,
+        lock_secs: 60,
+    }
+}
+
 #[tokio::test]
 async fn a_claim_in_progress_is_not_forwarded_again_until_its_lock_expires() {
     let world = World::new(seed(), ScriptedSender::default());
-    let sid = MessageSid::parse(SID).unwrap();
-    use relay_core::ports::MessageLog;
-    world.log.claim(&sid, NOW - 10, 60).await.unwrap();
+    world.log.claim(&earlier_claim(NOW - 10)).await.unwrap();
     let handled = world.relay(&sms("+16195550123", "hi")).await.unwrap();
     assert_eq!(
         handled,
         Handled::Duplicate {
-            state: "in_progress".into()
+            state: RecordState::InProgress
         }
     );
     assert!(world.sender.sent().is_empty());
 
     // An abandoned claim (its invocation died) is taken over.
     let world = World::new(seed(), ScriptedSender::default());
-    world.log.claim(&sid, NOW - 61, 60).await.unwrap();
+    world.log.claim(&earlier_claim(NOW - 61)).await.unwrap();
     let handled = world.relay(&sms("+16195550123", "hi")).await.unwrap();
     assert!(matches!(handled, Handled::Forwarded { .. }));
 }
@@ -222,4 +242,44 @@ async fn off_then_on_from_the_backup_phone_changes_only_items_with_that_phone() 
         Some(true)
     );
     assert!(world.sender.tried().is_empty());
+}
+
+#[tokio::test]
+async fn only_the_holder_of_a_claim_can_finish_or_release_it() {
+    use relay_core::ports::{Finish, StoreError};
+    let log = MemoryMessageLog::default();
+    let first = earlier_claim(NOW - 61);
+    assert_eq!(log.claim(&first).await.unwrap(), ClaimOutcome::Acquired);
+    // The first holder stalled past its lock; a redelivery takes the message over.
+    let owner = ClaimOwner::random();
+    let second = ClaimRequest {
+        owner: &owner,
+        now: NOW,
+        ..first.clone()
+    };
+    assert_eq!(log.claim(&second).await.unwrap(), ClaimOutcome::Acquired);
+    let finish = Finish {
+        state: RecordState::OutcomeUnknown,
+        response: None,
+        detail: None,
+        expires_at: NOW + 600,
+    };
+    let late = log.finish(first.key, first.owner, &finish).await;
+    assert!(
+        matches!(late, Err(StoreError::ClaimLost { .. })),
+        "{late:?}"
+    );
+    log.release(first.key, first.owner).await.unwrap();
+    let entry = log.entry(SID).expect("the second holder's claim survives");
+    assert_eq!(entry.owner.as_ref(), Some(&owner));
+    // A third delivery sees the live claim and what it holds.
+    let third_owner = ClaimOwner::random();
+    let third = ClaimRequest {
+        owner: &third_owner,
+        ..second.clone()
+    };
+    match log.claim(&third).await.unwrap() {
+        ClaimOutcome::Taken(existing) => assert_eq!(existing.state, RecordState::InProgress),
+        other => panic!("{other:?}"),
+    }
 }

@@ -1,29 +1,27 @@
 //! Lambda HTTP glue for `sms-inbound`: the application built once in `main`, the
 //! request handler, and the one place errors become HTTP statuses.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 
 use super::webhook::{InboundSms, Route, Webhook, WebhookError};
 use super::{Handled, Relay, RelayError};
-use crate::config::{ConfigError, Settings};
+use crate::api::{error_body, invocation_deadline, json_response, unix_now};
+use crate::config::{ConfigError, InboundSettings};
 use crate::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use crate::ports::SendError;
-use crate::secrets::{SecretReader, TwilioAccountCache};
-use crate::signature::is_valid_signature;
+use crate::secrets::{SecretCache, SecretError, SecretsManagerSource, TwilioAccount};
 use crate::sns::SnsAlertPublisher;
 use crate::twilio::{RetryPolicy, TwilioApi};
 
 /// Everything an invocation needs, built once per execution environment.
 pub struct InboundApp {
-    settings: Settings,
+    settings: InboundSettings,
     dispatchers: DynamoDispatcherStore,
     log: DynamoMessageLog,
     alerts: SnsAlertPublisher,
     twilio: TwilioApi,
-    account: TwilioAccountCache,
+    secrets: SecretCache,
 }
 
 /// Why the function cannot serve at all; every invocation fails with it (logged).
@@ -33,35 +31,50 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("the HTTP client for Twilio could not be built: {0}")]
     HttpClient(#[from] reqwest::Error),
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
 }
 
 impl InboundApp {
     /// Reads the configuration and builds the AWS and Twilio clients.
     pub async fn from_env() -> Result<Self, StartupError> {
-        let settings = Settings::from_env()?;
+        let settings = InboundSettings::from_env()?;
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let twilio = TwilioApi::new(&settings.twilio_api_base, RetryPolicy::default())?;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        let source = SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(&aws),
+            settings.secret_cache,
+        )?;
         Ok(InboundApp {
-            dispatchers: DynamoDispatcherStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                &settings.state_table,
-            ),
-            log: DynamoMessageLog::new(
-                aws_sdk_dynamodb::Client::new(&aws),
-                &settings.message_table,
-            ),
+            dispatchers: DynamoDispatcherStore::new(dynamodb.clone(), &settings.tables.state_table),
+            log: DynamoMessageLog::new(dynamodb, &settings.tables.message_table),
             alerts: SnsAlertPublisher::new(
                 aws_sdk_sns::Client::new(&aws),
                 &settings.alert_topic_arn,
             ),
-            account: TwilioAccountCache::new(
-                SecretReader::new(aws_sdk_secretsmanager::Client::new(&aws)),
-                &settings.twilio_secret_id,
-                settings.default_country,
-            ),
+            secrets: SecretCache::new(Box::new(source), settings.secret_cache),
             twilio,
             settings,
         })
+    }
+}
+
+impl InboundApp {
+    async fn twilio_account(&self) -> Result<TwilioAccount, SecretError> {
+        let secret_id = &self.settings.twilio_secret_id;
+        let versions = self.secrets.get(secret_id).await?;
+        TwilioAccount::from_versions(secret_id, &versions, self.settings.default_country)
+    }
+
+    async fn refreshed_twilio_account(&self) -> Option<TwilioAccount> {
+        let secret_id = &self.settings.twilio_secret_id;
+        let versions = self.secrets.refresh_after_failure(secret_id).await?;
+        TwilioAccount::from_versions(secret_id, &versions, self.settings.default_country)
+            .inspect_err(
+                |e| tracing::error!(secret_id, error = %e, "the re-read Twilio secret is unusable"),
+            )
+            .ok()
     }
 }
 
@@ -130,19 +143,11 @@ impl ApiError {
 
     fn into_response(self) -> Response<Body> {
         let status = self.status();
-        let body = serde_json::json!({
-            "error": self.code(),
-            "message": self.to_string(),
-            "field": self.field(),
-        });
+        let body = error_body(self.code(), &self.to_string(), self.field(), None);
         if status.is_client_error() {
             tracing::warn!(status = status.as_u16(), error = self.code(), detail = %self, "request refused");
         }
-        Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .expect("static response parts are valid")
+        json_response(status, &body.to_string())
     }
 }
 
@@ -159,13 +164,13 @@ pub async fn handle(
         Err(e) => {
             let variable = match e {
                 StartupError::Config(c) => Some(c.variable()),
-                StartupError::HttpClient(_) => None,
+                StartupError::HttpClient(_) | StartupError::Secrets(_) => None,
             };
             tracing::error!(variable, error = %e, "sms-inbound is misconfigured; failing the invocation");
             return Err(e.to_string().into());
         }
     };
-    let account = match app.account.get().await {
+    let mut account = match app.twilio_account().await {
         Ok(account) => account,
         Err(e) => {
             tracing::error!(secret_id = %app.settings.twilio_secret_id, error = %e, "Twilio secret unreadable; failing the invocation");
@@ -179,12 +184,13 @@ pub async fn handle(
             .signature
             .as_deref()
             .ok_or(WebhookError::MissingSignature)?;
-        let tokens = account.webhook_tokens();
-        let signed = std::iter::once(&hook.url)
-            .chain(&hook.url_variants)
-            .any(|url| is_valid_signature(&tokens, url, &hook.params, signature));
-        if !signed {
-            return Err(WebhookError::BadSignature.into());
+        if !hook.is_signed_by(&account, signature) {
+            // Maybe the token was rotated since we cached it: re-read the secret (at
+            // most once a minute, so forged webhooks cannot hammer Secrets Manager).
+            match app.refreshed_twilio_account().await {
+                Some(fresh) if hook.is_signed_by(&fresh, signature) => account = fresh,
+                _ => return Err(WebhookError::BadSignature.into()),
+            }
         }
         match hook.route {
             Route::Inbound => {
@@ -193,6 +199,7 @@ pub async fn handle(
                 let relay = Relay {
                     settings: &app.settings,
                     dispatchers: &app.dispatchers,
+                    claims: &app.log,
                     log: &app.log,
                     alerts: &app.alerts,
                     sender: &sender,
@@ -225,20 +232,6 @@ pub async fn handle(
     })
 }
 
-/// The Lambda invocation's deadline as an `Instant`, from the Runtime API's header.
-fn invocation_deadline(req: &Request) -> Option<Instant> {
-    let deadline_ms = req.lambda_context_ref()?.deadline;
-    if deadline_ms == 0 {
-        return None; // not given
-    }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_millis() as u64;
-    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Some(Instant::now() + remaining)
-}
-
 fn twiml(xml: &str) -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
@@ -252,11 +245,4 @@ fn xml_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }

@@ -11,22 +11,20 @@ use crate::alert::{Alert, AlertKind};
 use crate::cascade::{
     CascadePlan, CascadePolicy, RejectedTarget, SkipReason, Tier, cascade_reason, plan_cascade,
 };
-use crate::config::Settings;
+use crate::claim::{
+    CLAIM_LOCK_SECS, ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState,
+};
+use crate::config::InboundSettings;
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::{PhoneNumber, mask};
 use crate::ports::{
-    AlertPublisher, Attempt, Claim, CommandRecord, DispatcherStore, ForwardRecord, MessageLog,
-    OutgoingSms, SendError, SentSms, SmsSender, StoreError,
+    AlertPublisher, Attempt, AttemptOutcome, ClaimStore, CommandRecord, DispatcherStore, Finish,
+    ForwardRecord, MessageLog, OutgoingSms, SendError, SentSms, SmsSender, StoreError,
 };
 use webhook::{Command, InboundSms};
 
-/// How long an in-progress claim holds a message before a redelivery may take it
-/// over: longer than the function's timeout, so a live invocation never loses it.
-pub const CLAIM_LOCK_SECS: i64 = 60;
-
-/// Twilio's limit for one message body, in characters.
-pub const MAX_SMS_CHARS: usize = 1600;
+use crate::outbound::request::MAX_SMS_CHARS;
 
 /// Appended when a forwarded text had to be shortened to fit [`MAX_SMS_CHARS`].
 const TRUNCATION_MARK: &str = " [cut]";
@@ -39,7 +37,7 @@ pub enum Handled {
         forwarded_sid: MessageSid,
     },
     /// A redelivery of a message that is being or has been handled: nothing was sent.
-    Duplicate { state: String },
+    Duplicate { state: RecordState },
     /// A dispatcher's keyword; `reply` is texted back to them (through TwiML), if any.
     Command { reply: Option<String> },
 }
@@ -58,8 +56,9 @@ pub enum RelayError {
 
 /// The inbound relay's dependencies, borrowed for one invocation.
 pub struct Relay<'a> {
-    pub settings: &'a Settings,
+    pub settings: &'a InboundSettings,
     pub dispatchers: &'a dyn DispatcherStore,
+    pub claims: &'a dyn ClaimStore,
     pub log: &'a dyn MessageLog,
     pub alerts: &'a dyn AlertPublisher,
     pub sender: &'a dyn SmsSender,
@@ -73,33 +72,39 @@ impl Relay<'_> {
         status_callback: Option<String>,
         now: i64,
     ) -> Result<Handled, RelayError> {
-        let claim = match self.log.claim(&sms.sid, now, CLAIM_LOCK_SECS).await {
-            Ok(claim) => claim,
+        let key = ClaimKey::inbound(&sms.sid);
+        let owner = ClaimOwner::random();
+        let request = ClaimRequest {
+            key: &key,
+            kind: RecordKind::Inbound,
+            owner: &owner,
+            fingerprint: None,
+            now,
+            lock_secs: CLAIM_LOCK_SECS,
+        };
+        match self.claims.claim(&request).await {
+            Ok(ClaimOutcome::Acquired) => {}
+            Ok(ClaimOutcome::Taken(existing)) => {
+                tracing::info!(message_sid = %sms.sid, state = %existing.state, "duplicate delivery; not forwarding again");
+                return Ok(Handled::Duplicate {
+                    state: existing.state,
+                });
+            }
             Err(e) => {
                 let error = RelayError::Store(e);
                 self.alert_undeliverable(sms, &error, now).await;
                 return Err(error);
             }
-        };
-        match claim {
-            Claim::Acquired => {}
-            Claim::InProgress => {
-                tracing::info!(message_sid = %sms.sid, "duplicate delivery while the first is in progress; not forwarding again");
-                return Ok(Handled::Duplicate {
-                    state: "in_progress".into(),
-                });
-            }
-            Claim::AlreadyHandled { state } => {
-                tracing::info!(message_sid = %sms.sid, state = %state, "duplicate delivery of a handled message; not forwarding again");
-                return Ok(Handled::Duplicate { state });
-            }
         }
-        let result = self.handle_claimed(sms, status_callback, now).await;
+        let held = Held { key, owner };
+        let result = self.handle_claimed(sms, &held, status_callback, now).await;
         if let Err(error) = &result {
             // Unless the text may already be out, give the claim back so Twilio's
             // redelivery (or the fallback URL pointing here) can still forward it.
             let maybe_sent = matches!(error, RelayError::Twilio(SendError::OutcomeUnknown { .. }));
-            if !maybe_sent && let Err(release_error) = self.log.release(&sms.sid).await {
+            if !maybe_sent
+                && let Err(release_error) = self.claims.release(&held.key, &held.owner).await
+            {
                 tracing::error!(message_sid = %sms.sid, error = %release_error, "could not release the claim; a redelivery will wait for it to expire");
             }
             self.alert_undeliverable(sms, error, now).await;
@@ -110,6 +115,7 @@ impl Relay<'_> {
     async fn handle_claimed(
         &self,
         sms: &InboundSms,
+        held: &Held,
         status_callback: Option<String>,
         now: i64,
     ) -> Result<Handled, RelayError> {
@@ -123,7 +129,7 @@ impl Relay<'_> {
         if let Some(command) = Command::parse(&sms.body)
             && self.is_dispatcher_phone(&sms.from, &record)
         {
-            return self.run_command(sms, &command, &record, now).await;
+            return self.run_command(sms, held, &command, &record, now).await;
         }
 
         let policy = CascadePolicy {
@@ -156,7 +162,7 @@ impl Relay<'_> {
                     attempts.push(Attempt {
                         tier: target.tier,
                         to: target.number.masked(),
-                        outcome: "sent".into(),
+                        outcome: AttemptOutcome::Sent,
                         error_code: None,
                     });
                     let delivery = Delivery {
@@ -166,7 +172,9 @@ impl Relay<'_> {
                         body_truncated,
                     };
                     return Ok(self
-                        .finish_forwarded(sms, &record, &plan, &rejected, attempts, delivery, now)
+                        .finish_forwarded(
+                            sms, held, &record, &plan, &rejected, attempts, delivery, now,
+                        )
                         .await);
                 }
                 Err(SendError::RecipientRefused { code, message }) => {
@@ -174,7 +182,7 @@ impl Relay<'_> {
                     attempts.push(Attempt {
                         tier: target.tier,
                         to: target.number.masked(),
-                        outcome: "refused".into(),
+                        outcome: AttemptOutcome::Refused,
                         error_code: Some(code),
                     });
                     rejected.push(RejectedTarget {
@@ -185,11 +193,14 @@ impl Relay<'_> {
                 }
                 Err(error @ SendError::OutcomeUnknown { .. }) => {
                     let expires_at = now + record.message_log_ttl_secs() as i64;
-                    if let Err(e) = self
-                        .log
-                        .record_outcome_unknown(&sms.sid, &error.to_string(), expires_at)
-                        .await
-                    {
+                    let detail = error.to_string();
+                    let finish = Finish {
+                        state: RecordState::OutcomeUnknown,
+                        response: None,
+                        detail: Some(&detail),
+                        expires_at,
+                    };
+                    if let Err(e) = self.claims.finish(&held.key, &held.owner, &finish).await {
                         tracing::error!(message_sid = %sms.sid, error = %e, "could not record the unknown outcome");
                     }
                     return Err(RelayError::Twilio(error));
@@ -206,6 +217,7 @@ impl Relay<'_> {
     async fn finish_forwarded(
         &self,
         sms: &InboundSms,
+        held: &Held,
         record: &DispatcherRecord,
         plan: &CascadePlan,
         rejected: &[RejectedTarget],
@@ -241,7 +253,7 @@ impl Relay<'_> {
             forwarded_at: now,
             expires_at: now + record.message_log_ttl_secs() as i64,
         };
-        if let Err(e) = self.log.record_forwarded(&forward).await {
+        if let Err(e) = self.log.record_forwarded(&forward, &held.owner).await {
             // The text is out; failing now would make Twilio's fallback send it again.
             tracing::error!(message_sid = %sms.sid, forwarded_sid = %delivery.sent.sid, error = %e, "message forwarded but the message log could not be written");
         }
@@ -304,6 +316,7 @@ impl Relay<'_> {
     async fn run_command(
         &self,
         sms: &InboundSms,
+        held: &Held,
         command: &Command,
         primary: &DispatcherRecord,
         now: i64,
@@ -341,7 +354,7 @@ impl Relay<'_> {
             received_at: now,
             expires_at: now + primary.message_log_ttl_secs() as i64,
         };
-        if let Err(e) = self.log.record_command(&record).await {
+        if let Err(e) = self.log.record_command(&record, &held.owner).await {
             tracing::error!(message_sid = %sms.sid, error = %e, "command applied but the message log could not be written");
         }
         Ok(Handled::Command { reply })
@@ -393,6 +406,12 @@ impl Relay<'_> {
             tracing::error!(alert_type = alert.kind.as_str(), message_sid = ?alert.message_sid, error = %e, "alert could not be published");
         }
     }
+}
+
+/// The claim this invocation holds on the inbound message.
+struct Held {
+    key: ClaimKey,
+    owner: ClaimOwner,
 }
 
 struct Delivery<'a> {

@@ -5,6 +5,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 
 use crate::ids::MessageSid;
+use crate::secrets::TwilioAccount;
+use crate::signature::is_valid_signature;
 
 /// Twilio allows at most ten media items on a message.
 pub const MAX_MEDIA: usize = 10;
@@ -95,6 +97,15 @@ impl Webhook {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .ok_or(WebhookError::MissingField(name))
+    }
+
+    /// Whether `signature` is Twilio's over this request with the account's current
+    /// or previous auth token, at any spelling of the URL.
+    pub fn is_signed_by(&self, account: &TwilioAccount, signature: &str) -> bool {
+        let tokens = account.webhook_tokens();
+        std::iter::once(&self.url)
+            .chain(&self.url_variants)
+            .any(|url| is_valid_signature(&tokens, url, &self.params, signature))
     }
 
     /// The URL for Twilio's status callbacks about messages we forward: the same

@@ -1,0 +1,70 @@
+//! What the HTTP functions share: the JSON error body, the invocation's deadline and
+//! the clock. Each function maps its own errors to statuses in one place
+//! (`ApiError::status` in `inbound::http`, `OutboundError::status` in `outbound`).
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{Value, json};
+
+/// Every refusal's body: `{"error": code, "message": text, "field": name-or-null}`,
+/// plus any `extra` fields (Twilio's code and message on a `422`).
+pub fn error_body(code: &str, message: &str, field: Option<&str>, extra: Option<Value>) -> Value {
+    let mut body = json!({ "error": code, "message": message, "field": field });
+    if let (Some(Value::Object(extra)), Value::Object(fields)) = (extra, &mut body) {
+        fields.extend(extra);
+    }
+    body
+}
+
+pub fn json_response(status: StatusCode, body: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("a status and a static header are valid")
+}
+
+/// The Lambda invocation's deadline as an `Instant`, from the Runtime API's header.
+pub fn invocation_deadline(req: &Request) -> Option<Instant> {
+    let deadline_ms = req.lambda_context_ref()?.deadline;
+    if deadline_ms == 0 {
+        return None; // not given
+    }
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Some(Instant::now() + remaining)
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_have_one_shape() {
+        let plain = error_body("missing_field", "to is missing", Some("to"), None);
+        assert_eq!(
+            plain,
+            json!({"error": "missing_field", "message": "to is missing", "field": "to"})
+        );
+        let twilio = error_body(
+            "twilio_rejected",
+            "m",
+            None,
+            Some(json!({"twilio_code": 21211})),
+        );
+        assert_eq!(twilio["twilio_code"], 21211);
+        assert_eq!(twilio["field"], Value::Null);
+    }
+}

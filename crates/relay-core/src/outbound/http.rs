@@ -1,0 +1,232 @@
+//! Lambda HTTP glue for `sms-outbound`: the application built once in `main` and the
+//! request handler.
+
+use std::time::{Duration, Instant};
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use super::request::OutboundRequest;
+use super::{Outbound, OutboundError, Reply};
+use crate::api::{invocation_deadline, json_response, unix_now};
+use crate::auth::{AuthError, BearerToken, JwtKeys, verify};
+use crate::claim::{IdempotencyKey, StoredResponse};
+use crate::config::{ConfigError, OutboundSettings};
+use crate::dispatcher::DispatcherRecord;
+use crate::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
+use crate::ids::DispatcherId;
+use crate::ports::DispatcherStore;
+use crate::secrets::{SecretCache, SecretError, SecretsManagerSource, TwilioAccount};
+use crate::twilio::{RetryPolicy, TwilioApi};
+
+pub const OUTBOUND_PATH: &str = "/api/v1/sms/outbound";
+
+/// Everything an invocation needs, built once per execution environment.
+pub struct OutboundApp {
+    settings: OutboundSettings,
+    dispatchers: DynamoDispatcherStore,
+    log: DynamoMessageLog,
+    twilio: TwilioApi,
+    secrets: SecretCache,
+}
+
+/// Why the function cannot serve at all; every invocation fails with it (logged).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the HTTP client for Twilio could not be built: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
+}
+
+impl OutboundApp {
+    /// Reads the configuration and builds the AWS and Twilio clients.
+    pub async fn from_env() -> Result<Self, StartupError> {
+        let settings = OutboundSettings::from_env()?;
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+        let source = SecretsManagerSource::new(
+            aws_sdk_secretsmanager::Client::new(&aws),
+            settings.secret_cache,
+        )?;
+        Ok(OutboundApp {
+            twilio: TwilioApi::new(&settings.twilio_api_base, RetryPolicy::default())?,
+            dispatchers: DynamoDispatcherStore::new(dynamodb.clone(), &settings.tables.state_table),
+            log: DynamoMessageLog::new(dynamodb, &settings.tables.message_table),
+            secrets: SecretCache::new(Box::new(source), settings.secret_cache),
+            settings,
+        })
+    }
+
+    async fn jwt_keys(&self) -> Result<JwtKeys, SecretError> {
+        let secret_id = &self.settings.jwt_secret_id;
+        JwtKeys::from_versions(secret_id, &*self.secrets.get(secret_id).await?)
+    }
+
+    async fn twilio_account(&self) -> Result<TwilioAccount, SecretError> {
+        let secret_id = &self.settings.twilio_secret_id;
+        let versions = self.secrets.get(secret_id).await?;
+        TwilioAccount::from_versions(secret_id, &versions, self.settings.default_country)
+    }
+
+    /// The dispatcher the token names. A signature that does not verify may be a
+    /// token signed after a rotation we have not seen: the secret is re-read (at most
+    /// once a minute, so forged tokens cannot hammer Secrets Manager) and tried again.
+    async fn authenticate(
+        &self,
+        token: &BearerToken,
+        keys: JwtKeys,
+    ) -> Result<DispatcherId, AuthError> {
+        match verify(token, &keys) {
+            Err(AuthError::BadSignature) => {
+                let secret_id = &self.settings.jwt_secret_id;
+                let Some(versions) = self.secrets.refresh_after_failure(secret_id).await else {
+                    return Err(AuthError::BadSignature);
+                };
+                match JwtKeys::from_versions(secret_id, &versions) {
+                    Ok(fresh) => verify(token, &fresh),
+                    Err(e) => {
+                        tracing::error!(secret_id, error = %e, "the re-read JWT secret is unusable");
+                        Err(AuthError::BadSignature)
+                    }
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn dispatcher(&self, id: &DispatcherId) -> Result<DispatcherRecord, OutboundError> {
+        self.dispatchers
+            .get(id)
+            .await?
+            .ok_or(OutboundError::Auth(AuthError::UnknownDispatcher))
+    }
+}
+
+/// Handles one API Gateway (REST or HTTP API) or function-URL request.
+///
+/// A broken configuration or an unreadable secret fails the invocation itself
+/// (logged, naming the variable or secret), which API Gateway answers with a 5xx.
+pub async fn handle(
+    app: &Result<OutboundApp, StartupError>,
+    req: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let app = match app {
+        Ok(app) => app,
+        Err(e) => {
+            let variable = match e {
+                StartupError::Config(c) => Some(c.variable()),
+                StartupError::HttpClient(_) | StartupError::Secrets(_) => None,
+            };
+            tracing::error!(variable, error = %e, "sms-outbound is misconfigured; failing the invocation");
+            return Err(e.to_string().into());
+        }
+    };
+    let raw_path = req.raw_http_path();
+    let path = if raw_path.is_empty() {
+        req.uri().path()
+    } else {
+        raw_path
+    };
+    // A suffix, because a custom domain's base path may stand in front of it.
+    if !path.ends_with(OUTBOUND_PATH) {
+        return Ok(plain_error(StatusCode::NOT_FOUND, "not_found", path));
+    }
+    if req.method() != lambda_http::http::Method::POST {
+        let method = req.method().to_string();
+        return Ok(plain_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            &method,
+        ));
+    }
+    let secrets =
+        async { Ok::<_, SecretError>((app.jwt_keys().await?, app.twilio_account().await?)) };
+    let (keys, account) = match secrets.await {
+        Ok(both) => both,
+        Err(e) => {
+            tracing::error!(error = %e, "a secret is unreadable; failing the invocation");
+            return Err(e.into());
+        }
+    };
+    let now = unix_now();
+    let outcome = async {
+        let token = BearerToken::from_header(header(&req, "authorization"))?;
+        let dispatcher_id = app.authenticate(&token, keys).await?;
+        let dispatcher = app.dispatcher(&dispatcher_id).await?;
+        let request = OutboundRequest::parse(req.body().as_ref(), app.settings.default_country)?;
+        let key = header(&req, "idempotency-key")
+            .map(IdempotencyKey::parse)
+            .transpose()?;
+        let deadline = invocation_deadline(&req);
+        let sender = app.twilio.sender(&account, deadline);
+        let outbound = Outbound {
+            dispatchers: &app.dispatchers,
+            claims: &app.log,
+            log: &app.log,
+            sender: &sender,
+            wait_for_first: wait_for_first(deadline),
+        };
+        outbound
+            .send(&dispatcher, &request, key.as_ref(), now)
+            .await
+    }
+    .await;
+    Ok(match outcome {
+        Ok(Reply::Fresh(response)) => answer(&response, false),
+        Ok(Reply::Replayed(response)) => {
+            tracing::info!(
+                status = response.status,
+                "replaying the first answer to this Idempotency-Key"
+            );
+            answer(&response, true)
+        }
+        Err(error) => {
+            let response = error.response();
+            let status = error.status();
+            if status.is_server_error() {
+                tracing::error!(status = status.as_u16(), error = error.code(), detail = ?error, "request failed");
+            } else {
+                tracing::warn!(status = status.as_u16(), error = error.code(), detail = %error, "request refused");
+            }
+            answer(&response, false)
+        }
+    })
+}
+
+/// How long a retry may wait for the first request with its key to answer: most of
+/// the invocation, so the retry can replay the answer rather than say "in flight".
+fn wait_for_first(deadline: Option<Instant>) -> Duration {
+    const MOST: Duration = Duration::from_secs(10);
+    const MARGIN: Duration = Duration::from_secs(2);
+    match deadline {
+        Some(deadline) => deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(MARGIN)
+            .min(MOST),
+        None => MOST,
+    }
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn answer(response: &StoredResponse, replayed: bool) -> Response<Body> {
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut http = json_response(status, &response.body);
+    if replayed {
+        http.headers_mut().insert(
+            "idempotent-replayed",
+            "true".parse().expect("a valid header value"),
+        );
+    }
+    http
+}
+
+fn plain_error(status: StatusCode, code: &str, what: &str) -> Response<Body> {
+    let body = crate::api::error_body(code, &format!("{code}: {what}"), None, None);
+    json_response(status, &body.to_string())
+}

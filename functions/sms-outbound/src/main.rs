@@ -1,0 +1,18 @@
+//! `sms-outbound`: dispatchers answer drivers through `POST /api/v1/sms/outbound`,
+//! under the Lambda Runtime API. Builds configuration and clients once, then serves
+//! invocations.
+
+use lambda_http::{Error, service_fn};
+use relay_core::outbound::http::{OutboundApp, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    relay_core::telemetry::init();
+    let app = OutboundApp::from_env().await;
+    if let Err(e) = &app {
+        // Keep running: every invocation fails with this, instead of a crash loop.
+        tracing::error!(error = %e, "sms-outbound configuration is invalid");
+    }
+    let app = &app;
+    lambda_http::run(service_fn(move |req| handle(app, req))).await
+}
