@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The seed's three smoke tests against the local stack, from a fresh machine (Rust and
-# python3 are all it needs): installs moto into .venv, builds sms-inbound, then plays
+# python3 are all it needs): installs moto into .venv, builds the functions, then plays
 # primary -> backup -> tertiary routing through the real binary under a Lambda Runtime
-# API emulator, with AWS in moto and Twilio in the local sandbox. Exits non-zero if any
-# scenario did not route as expected.
+# API emulator, with AWS in moto and Twilio in the local sandbox; then a dispatcher's
+# reply through sms-outbound, retried with the same Idempotency-Key. Exits non-zero if
+# any scenario did not go as expected.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -11,5 +12,5 @@ cd "$root"
 QDN_PYTHON="$(scripts/python-env.sh)"
 export QDN_PYTHON
 
-cargo build -q -p sms-inbound
+cargo build -q -p sms-inbound -p sms-outbound
 cargo run -q -p relay-tests --bin demo

@@ -442,6 +442,52 @@ async fn previous_auth_token_is_accepted_during_rotation() {
 }
 
 #[tokio::test]
+async fn a_twilio_token_rotated_while_the_process_is_warm_is_picked_up() {
+    // Any signature that fails may re-read the secret (the default waits a minute).
+    let stack = Stack::start_with("rotate-warm", 1, &[("SECRET_REFRESH_AFTER_SECS", "0")]).await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    let (_, warm) = stack.text_from(DRIVER, "before").await;
+    assert_eq!(warm.status, 200, "{warm:?}");
+    let rotated = json!({
+        "account_sid": relay_tests::moto::TEST_ACCOUNT_SID,
+        "auth_token": relay_tests::stack::ROTATED_AUTH_TOKEN,
+        "from_number": relay_tests::moto::TEST_FROM_NUMBER,
+    });
+    stack
+        .aws
+        .rotate_secret(&stack.aws.twilio_secret_id, &rotated.to_string())
+        .await;
+    let sid = message_sid();
+    let params = driver_params(&sid, DRIVER, "after");
+    let signed_with_new = stack.event_signed(
+        &as_refs(&params),
+        &stack.inbound_url(),
+        relay_tests::stack::ROTATED_AUTH_TOKEN,
+    );
+    let answer = stack.invoke(signed_with_new).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent().len(), 2);
+    assert!(
+        stack
+            .logs()
+            .iter()
+            .any(|l| l.contains("credential did not verify; re-read the secret")),
+        "the secret was re-read once"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn sms_inbound_does_not_need_the_jwt_secret() {
+    let stack = Stack::start_with("no-jwt", 1, &[("JWT_SECRET_ID", "")]).await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    let (_, answer) = stack.text_from(DRIVER, "hello").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent_to(PRIMARY_PHONE).len(), 1);
+    stack.stop().await;
+}
+
+#[tokio::test]
 async fn malformed_bodies_are_refused_with_400_naming_the_problem() {
     let stack = seeded("malformed", |_| {}).await;
     let url = stack.inbound_url();
@@ -672,6 +718,18 @@ async fn routing_is_logged_as_one_json_line_without_body_or_full_numbers() {
         "primary: primary marked unavailable"
     );
     assert_eq!(line["message_sid"], sid.as_str());
+    // Every line about the message carries the invocation's Lambda request ID.
+    let request_id = line["spans"][0]["requestId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no request ID: {line}"));
+    let about_it: Vec<&Value> = logs
+        .iter()
+        .filter(|l| l.to_string().contains(sid.as_str()))
+        .collect();
+    assert!(about_it.len() >= 2, "{about_it:?}");
+    for l in about_it {
+        assert_eq!(l["spans"][0]["requestId"], request_id, "{l}");
+    }
     let all = stack.logs().join("\n");
     assert!(
         !all.contains("secret load details"),

@@ -1,6 +1,8 @@
 //! The seed's three smoke tests, played against the local stack: moto for AWS, the
-//! Twilio sandbox, a Lambda Runtime API and the real `sms-inbound` binary. Run it with
-//! `scripts/demo.sh`, which prepares moto's venv and builds the function first.
+//! Twilio sandbox, a Lambda Runtime API and the real `sms-inbound` binary; then a
+//! dispatcher's reply through the real `sms-outbound` binary, retried with the same
+//! `Idempotency-Key`. Run it with `scripts/demo.sh`, which prepares moto's venv and
+//! builds the functions first.
 //!
 //! Each scenario writes a fresh dispatcher item, clears the sandbox and the alert
 //! queue, texts the relay as a driver and prints what happened. Exit status 0 only if
@@ -9,11 +11,12 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use relay_tests::moto::TEST_JWT_KEY;
 use relay_tests::stack::{
     BACKUP_PHONE, PRIMARY_PHONE, Stack, TERTIARY_PHONE, driver_params, message_sid,
     seed_dispatcher, unix_now,
 };
-use relay_tests::{Alert, Invocation, response_parts};
+use relay_tests::{Alert, Invocation, response_parts, tokens};
 use serde_json::{Value, json};
 
 const DRIVER: &str = "+16195550123";
@@ -86,11 +89,13 @@ async fn main() -> ExitCode {
         );
     }
     stack.stop().await;
+    failures.extend(reply_to_driver().await);
 
     println!();
     if failures.is_empty() {
         println!(
-            "demo: all {} scenarios routed as expected (primary, backup, tertiary)",
+            "demo: all {} scenarios routed as expected (primary, backup, tertiary), \
+             and the dispatcher's reply reached the driver once",
             SCENARIOS.len()
         );
         ExitCode::SUCCESS
@@ -243,4 +248,49 @@ fn report(n: usize, scenario: &Scenario, outcome: &Outcome, problems: &[String])
     } else {
         println!("   => WRONG: {}", problems.join("; "));
     }
+}
+
+/// A dispatcher answers the driver through `sms-outbound`, then retries the same
+/// request (same `Idempotency-Key`), as a flaky phone connection would.
+async fn reply_to_driver() -> Vec<String> {
+    println!();
+    println!("Starting sms-outbound ...");
+    let stack = Stack::start_function("sms-outbound", "demo-out", 1, &[]).await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    println!("== 4. dispatcher sergio-main replies to the driver (and retries once)");
+    let token = tokens::hs256(
+        TEST_JWT_KEY.as_bytes(),
+        &tokens::claims("sergio-main", unix_now() + 600),
+    );
+    let body =
+        json!({"to": DRIVER, "body": "Dump at the north gate, code 4412", "job_ref": "JOB-1042"});
+    let mut problems = Vec::new();
+    let mut answers = Vec::new();
+    for attempt in ["first", "retry"] {
+        let event = stack.outbound_event(Some(&token), &body.to_string(), Some("demo-reply-1"));
+        let answer = stack.invoke(event).await;
+        println!("   {attempt}: HTTP {} {}", answer.status, answer.body);
+        answers.push(answer);
+    }
+    let sent = stack.sent_to(DRIVER);
+    for text in &sent {
+        println!("   driver {DRIVER} received:");
+        for line in text.body.lines() {
+            println!("     | {line}");
+        }
+    }
+    if answers.iter().any(|a| a.status != 202) {
+        problems.push("reply: expected 202 twice".to_string());
+    }
+    if answers.len() == 2 && answers[0].body != answers[1].body {
+        problems.push("reply: the retry did not get the first answer".to_string());
+    }
+    if sent.len() != 1 {
+        problems.push(format!(
+            "reply: driver received {} texts, expected 1",
+            sent.len()
+        ));
+    }
+    stack.stop().await;
+    problems
 }
