@@ -235,24 +235,26 @@ fn with_instance(mut stack: Stack, function: &str, extra_env: &[(&str, &str)]) -
     stack
 }
 
-#[tokio::test]
-async fn a_key_rotated_while_the_process_is_warm_is_picked_up_by_one_refresh() {
-    // SECRET_REFRESH_AFTER_SECS=0: any bad signature may re-read the secret.
-    let stack = outbound_stack("out-rot", &[("SECRET_REFRESH_AFTER_SECS", "0")]).await;
-    assert_eq!(
-        send(&stack, Some(&token()), &request("a"), None)
-            .await
-            .status,
-        202
-    );
+/// Serves one request (so the process has cached the key), then rotates the JWT
+/// secret to [`ROTATED_JWT_KEY`]; returns a token signed with the new key.
+async fn warm_then_rotate_the_jwt_key(stack: &Stack) -> String {
+    let warm = send(stack, Some(&token()), &request("a"), None).await;
+    assert_eq!(warm.status, 202, "{warm:?}");
     stack
         .aws
         .rotate_secret(&stack.aws.jwt_secret_id, ROTATED_JWT_KEY)
         .await;
-    let new = tokens::hs256(
+    tokens::hs256(
         ROTATED_JWT_KEY.as_bytes(),
         &tokens::claims(DISPATCHER, unix_now() + 600),
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_key_rotated_while_the_process_is_warm_is_picked_up_by_one_refresh() {
+    // SECRET_REFRESH_AFTER_SECS=0: any bad signature may re-read the secret.
+    let stack = outbound_stack("out-rot", &[("SECRET_REFRESH_AFTER_SECS", "0")]).await;
+    let new = warm_then_rotate_the_jwt_key(&stack).await;
     let answer = send(&stack, Some(&new), &request("b"), None).await;
     assert_eq!(answer.status, 202, "{answer:?}");
     // The old key is AWSPREVIOUS now: still accepted.
@@ -276,20 +278,7 @@ async fn a_key_rotated_while_the_process_is_warm_is_picked_up_by_one_refresh() {
 #[tokio::test]
 async fn a_cache_younger_than_a_minute_is_not_re_read_for_a_failing_token() {
     let stack = outbound_stack("out-young", &[]).await;
-    assert_eq!(
-        send(&stack, Some(&token()), &request("a"), None)
-            .await
-            .status,
-        202
-    );
-    stack
-        .aws
-        .rotate_secret(&stack.aws.jwt_secret_id, ROTATED_JWT_KEY)
-        .await;
-    let new = tokens::hs256(
-        ROTATED_JWT_KEY.as_bytes(),
-        &tokens::claims(DISPATCHER, unix_now() + 600),
-    );
+    let new = warm_then_rotate_the_jwt_key(&stack).await;
     let answer = send(&stack, Some(&new), &request("b"), None).await;
     assert_eq!(answer.status, 401, "{answer:?}");
     assert!(

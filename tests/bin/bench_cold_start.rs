@@ -1,28 +1,66 @@
-//! Cold-start benchmark of `sms-inbound`: for each run a fresh Runtime API and a fresh
-//! process of the built binary (the release one under `scripts/bench-cold-start.sh`),
-//! measuring init time, the first and a warm invocation, and peak memory. The AWS
-//! fixture (moto) and the Twilio sandbox are shared by all runs.
+//! Cold-start benchmark of one function (`sms-inbound` or `sms-outbound`): for each run
+//! a fresh Runtime API and a fresh process of the built binary (the release one under
+//! `scripts/bench-cold-start.sh`), measuring init time, the first and a warm invocation,
+//! and peak memory. The AWS fixture (moto) and the Twilio sandbox are shared by all runs.
 //!
-//! `bench_cold_start [--runs N]` (or `QDN_BENCH_RUNS`, default 10). Prints a table and
-//! a summary and writes the summary as JSON to `target/bench/cold-start.json`. It
-//! measures only: nothing here asserts on timings.
+//! `bench_cold_start [--function sms-inbound|sms-outbound] [--runs N]` (function default
+//! `sms-inbound`; runs `QDN_BENCH_RUNS`, default 10). `sms-inbound` gets signed driver
+//! texts; `sms-outbound` gets dispatcher replies (an HS256 token for `sergio-main` over
+//! the fixture's key, a fresh `Idempotency-Key` each). Prints a table and a summary and
+//! writes the summary as JSON to `target/bench/cold-start-<function>.json`. It measures
+//! only: nothing here asserts on timings.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use relay_tests::moto::TEST_JWT_KEY;
 use relay_tests::stack::{
     PRIMARY_PHONE, Stack, driver_params, message_sid, seed_dispatcher, unix_now,
 };
+use relay_tests::tokens;
 use relay_tests::{FunctionProcess, Invocation, RuntimeApi, binary_path, response_parts};
 use serde_json::{Value, json};
 
-const FUNCTION: &str = "sms-inbound";
 const DRIVER: &str = "+16195550123";
+const DISPATCHER: &str = "sergio-main";
 const DEFAULT_RUNS: usize = 10;
 const NOTE: &str = "moto (AWS) and the Twilio sandbox run locally, so invocation latency \
                     includes local emulator time; init time and peak memory are the \
                     function's own.";
+
+/// The function under test, and the request each invocation makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Function {
+    /// A signed driver text, answered `200` and forwarded to the primary.
+    Inbound,
+    /// A dispatcher's reply to the driver, answered `202`.
+    Outbound,
+}
+
+impl Function {
+    const ALL: [Function; 2] = [Function::Inbound, Function::Outbound];
+
+    fn name(self) -> &'static str {
+        match self {
+            Function::Inbound => "sms-inbound",
+            Function::Outbound => "sms-outbound",
+        }
+    }
+
+    fn parse(name: &str) -> Result<Function, String> {
+        Function::ALL
+            .into_iter()
+            .find(|f| f.name() == name)
+            .ok_or_else(|| format!("unknown function {name:?} (sms-inbound or sms-outbound)"))
+    }
+}
+
+/// What the command line asks for.
+struct Options {
+    function: Function,
+    runs: usize,
+}
 
 struct Run {
     init: Duration,
@@ -34,29 +72,31 @@ struct Run {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let runs = match runs_wanted() {
-        Ok(runs) => runs,
+    let Options { function, runs } = match options() {
+        Ok(options) => options,
         Err(e) => {
             eprintln!("bench_cold_start: {e}");
+            eprintln!("usage: bench_cold_start [--function sms-inbound|sms-outbound] [--runs N]");
             return ExitCode::from(2);
         }
     };
-    let binary = binary_path(FUNCTION);
+    let binary = binary_path(function.name());
     let binary = std::fs::canonicalize(&binary).unwrap_or(binary);
     let size = std::fs::metadata(&binary).map(|m| m.len()).unwrap_or(0);
+    println!("function: {}", function.name());
     println!("binary: {} ({:.1} MiB)", binary.display(), mib(size));
     println!("note: {NOTE}");
     println!();
 
     // The AWS fixture and the sandbox, without any function process yet.
-    let mut stack = Stack::start_with("bench", 0, &[]).await;
+    let mut stack = Stack::start_function(function.name(), "bench", 0, &[]).await;
     println!(
         "{:>4} {:>10} {:>16} {:>15} {:>14}",
         "run", "init ms", "1st invoke ms", "warm invoke ms", "peak RSS MiB"
     );
     let mut results = Vec::new();
     for n in 1..=runs {
-        let run = match measure(&mut stack).await {
+        let run = match measure(&mut stack, function).await {
             Ok(run) => run,
             Err(e) => {
                 eprintln!("bench_cold_start: run {n}: {e}");
@@ -75,9 +115,9 @@ async fn main() -> ExitCode {
     }
     stack.stop().await;
 
-    let summary = summarise(&binary, size, &results);
+    let summary = summarise(function, &binary, size, &results);
     print_summary(&summary);
-    match write_json(&summary) {
+    match write_json(function, &summary) {
         Ok(path) => println!("summary written to {}", path.display()),
         Err(e) => {
             eprintln!("bench_cold_start: cannot write the summary: {e}");
@@ -87,31 +127,42 @@ async fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `--runs N`, else `QDN_BENCH_RUNS`, else 10.
-fn runs_wanted() -> Result<usize, String> {
+/// `--function NAME` (default `sms-inbound`); `--runs N`, else `QDN_BENCH_RUNS`, else
+/// 10. Both also as `--flag=value`.
+fn options() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let mut runs = std::env::var("QDN_BENCH_RUNS").ok();
+    let mut function = Function::Inbound;
     while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--runs" => runs = Some(args.next().ok_or("--runs needs a number")?),
-            other => match other.strip_prefix("--runs=") {
-                Some(n) => runs = Some(n.to_owned()),
-                None => return Err(format!("unknown argument {other:?} (usage: --runs N)")),
-            },
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--runs" => runs = Some(value()?),
+            "--function" => function = Function::parse(&value()?)?,
+            _ => return Err(format!("unknown argument {arg:?}")),
         }
     }
-    match runs {
-        None => Ok(DEFAULT_RUNS),
+    let runs = match runs {
+        None => DEFAULT_RUNS,
         Some(n) => match n.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("runs must be a positive number, not {n:?}")),
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("runs must be a positive number, not {n:?}")),
         },
-    }
+    };
+    Ok(Options { function, runs })
 }
 
-/// One cold start: fresh Runtime API and process, two texts, then the process's
+/// One cold start: fresh Runtime API and process, two requests, then the process's
 /// high-water mark, then stop it.
-async fn measure(stack: &mut Stack) -> Result<Run, String> {
+async fn measure(stack: &mut Stack, function: Function) -> Result<Run, String> {
     stack.twilio.reset();
     stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
     stack.runtime = RuntimeApi::start().await;
@@ -119,17 +170,27 @@ async fn measure(stack: &mut Stack) -> Result<Run, String> {
     env.push(("TWILIO_API_BASE".into(), stack.twilio.base_url()));
 
     let spawned = Instant::now();
-    let process = FunctionProcess::spawn(FUNCTION, &stack.runtime, &env);
+    let process = FunctionProcess::spawn(function.name(), &stack.runtime, &env);
     let init = stack.runtime.wait_first_poll().await - spawned;
     stack.functions.push(process);
 
-    let first_invoke = timed_text(stack, "Load ready at 5th & Main").await?;
-    let warm_invoke = timed_text(stack, "Second load ready").await?;
-    let to_primary = stack.sent_to(PRIMARY_PHONE).len();
+    let (first_invoke, warm_invoke, recipient) = match function {
+        Function::Inbound => (
+            timed_text(stack, "Load ready at 5th & Main").await?,
+            timed_text(stack, "Second load ready").await?,
+            PRIMARY_PHONE,
+        ),
+        Function::Outbound => (
+            timed_reply(stack, "Gate code is 4412").await?,
+            timed_reply(stack, "Use the north entrance").await?,
+            DRIVER,
+        ),
+    };
+    let to_recipient = stack.sent_to(recipient).len();
     let sent = stack.sent().len();
-    if (to_primary, sent) != (2, 2) {
+    if (to_recipient, sent) != (2, 2) {
         return Err(format!(
-            "expected 2 texts to the primary, the sandbox got {sent} ({to_primary} to the primary)"
+            "expected 2 texts to {recipient}, the sandbox got {sent} ({to_recipient} to {recipient})"
         ));
     }
 
@@ -150,12 +211,30 @@ async fn timed_text(stack: &Stack, body: &str) -> Result<Duration, String> {
     let params = driver_params(&sid, DRIVER, body);
     let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let event = stack.inbound_event(&params);
+    timed_invoke(stack, event, 200).await
+}
+
+/// Sends one dispatcher reply to the driver (a fresh token and `Idempotency-Key`) and
+/// returns how long the invocation took.
+async fn timed_reply(stack: &Stack, body: &str) -> Result<Duration, String> {
+    let token = tokens::hs256(
+        TEST_JWT_KEY.as_bytes(),
+        &tokens::claims(DISPATCHER, unix_now() + 600),
+    );
+    let request = json!({"to": DRIVER, "body": body, "job_ref": "JOB-1042"}).to_string();
+    let key = format!("bench-{:016x}", rand::random::<u64>());
+    let event = stack.outbound_event(Some(&token), &request, Some(&key));
+    timed_invoke(stack, event, 202).await
+}
+
+/// Invokes `event` and returns how long it took, if the function answered `expected`.
+async fn timed_invoke(stack: &Stack, event: Value, expected: u16) -> Result<Duration, String> {
     let started = Instant::now();
     let outcome = stack.runtime.invoke(event).await;
     let took = started.elapsed();
     match outcome {
         Invocation::Response(response) => match response_parts(&response) {
-            (200, _, _) => Ok(took),
+            (status, _, _) if status == expected => Ok(took),
             (status, _, body) => Err(format!("function answered {status}: {body}")),
         },
         Invocation::Error(error) => Err(format!("invocation failed: {error}")),
@@ -169,7 +248,7 @@ fn vm_hwm_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn summarise(binary: &std::path::Path, size: u64, runs: &[Run]) -> Value {
+fn summarise(function: Function, binary: &std::path::Path, size: u64, runs: &[Run]) -> Value {
     let stats = |values: Vec<f64>| -> Value {
         match min_median_max(values) {
             Some((min, median, max)) => json!({
@@ -184,7 +263,7 @@ fn summarise(binary: &std::path::Path, size: u64, runs: &[Run]) -> Value {
         .map(|kib| kib as f64)
         .collect();
     json!({
-        "function": FUNCTION,
+        "function": function.name(),
         "binary": binary.display().to_string(),
         "profile": std::env::var("QDN_FUNCTION_PROFILE").unwrap_or_else(|_| "debug".into()),
         "binary_size_bytes": size,
@@ -200,7 +279,8 @@ fn summarise(binary: &std::path::Path, size: u64, runs: &[Run]) -> Value {
 fn print_summary(summary: &Value) {
     println!();
     println!(
-        "summary over {} runs ({}, {} bytes = {:.1} MiB):",
+        "{} summary over {} runs ({}, {} bytes = {:.1} MiB):",
+        summary["function"].as_str().unwrap_or("?"),
         summary["runs"],
         summary["profile"].as_str().unwrap_or("?"),
         summary["binary_size_bytes"],
@@ -224,14 +304,14 @@ fn print_summary(summary: &Value) {
     println!("note: {NOTE}");
 }
 
-/// `$CARGO_TARGET_DIR` (or `<repo>/target`) `/bench/cold-start.json`.
-fn write_json(summary: &Value) -> std::io::Result<PathBuf> {
+/// `$CARGO_TARGET_DIR` (or `<repo>/target`) `/bench/cold-start-<function>.json`.
+fn write_json(function: Function, summary: &Value) -> std::io::Result<PathBuf> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
     let dir = target.join("bench");
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("cold-start.json");
+    let path = dir.join(format!("cold-start-{}.json", function.name()));
     let text = serde_json::to_string_pretty(summary).expect("JSON serialises");
     std::fs::write(&path, text + "\n")?;
     Ok(std::fs::canonicalize(&path).unwrap_or(path))

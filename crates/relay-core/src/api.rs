@@ -8,6 +8,32 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 
+use crate::config::ConfigError;
+use crate::secrets::SecretError;
+
+/// Why a function cannot serve at all. `main` keeps it and every invocation fails
+/// with it ([`fail_invocation`]), instead of a crash loop at init.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the HTTP client for Twilio could not be built: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
+}
+
+/// Fails the invocation with `error`, logged with the variable at fault (if any), so
+/// API Gateway answers a 5xx and the process stays up.
+pub fn fail_invocation(function: &str, error: &StartupError) -> lambda_http::Error {
+    let variable = match error {
+        StartupError::Config(c) => Some(c.variable()),
+        StartupError::HttpClient(_) | StartupError::Secrets(_) => None,
+    };
+    tracing::error!(function, variable, %error, "the function is misconfigured; failing the invocation");
+    error.to_string().into()
+}
+
 /// Every refusal's body: `{"error": code, "message": text, "field": name-or-null}`,
 /// plus any `extra` fields (Twilio's code and message on a `422`).
 pub fn error_body(code: &str, message: &str, field: Option<&str>, extra: Option<Value>) -> Value {

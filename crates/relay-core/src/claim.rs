@@ -251,6 +251,28 @@ mod tests {
         assert_eq!(a.as_str(), "idempotency#ana#k1");
     }
 
+    proptest::proptest! {
+        /// Any header value: a key of 1..=255 printable ASCII characters, or a
+        /// reason; never a panic. A key's text is itself a valid header value.
+        #[test]
+        fn any_header_value_is_a_key_or_a_reason(raw in ".{0,300}") {
+            if let Ok(key) = IdempotencyKey::parse(&raw) {
+                let text = key.as_str();
+                proptest::prop_assert!(!text.is_empty() && text.len() <= MAX_IDEMPOTENCY_KEY_LEN);
+                proptest::prop_assert!(text.bytes().all(|b| b.is_ascii_graphic() || b == b' '));
+                proptest::prop_assert!(IdempotencyKey::parse(text).is_ok());
+            }
+        }
+
+        #[test]
+        fn printable_keys_are_accepted_as_they_are(raw in "[!-~]{1,255}") {
+            let unquoted = raw.len() < 2 || !(raw.starts_with('"') && raw.ends_with('"'));
+            proptest::prop_assume!(unquoted);
+            let key = IdempotencyKey::parse(&raw).unwrap();
+            proptest::prop_assert_eq!(key.as_str(), raw.as_str());
+        }
+    }
+
     #[test]
     fn owners_differ() {
         assert_ne!(ClaimOwner::random(), ClaimOwner::random());

@@ -6,8 +6,10 @@ use lambda_http::{Body, Request, Response};
 
 use super::webhook::{InboundSms, Route, Webhook, WebhookError};
 use super::{Handled, Relay, RelayError};
-use crate::api::{error_body, invocation_deadline, json_response, unix_now};
-use crate::config::{ConfigError, InboundSettings};
+use crate::api::{
+    StartupError, error_body, fail_invocation, invocation_deadline, json_response, unix_now,
+};
+use crate::config::InboundSettings;
 use crate::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use crate::ports::SendError;
 use crate::secrets::{SecretCache, SecretError, SecretsManagerSource, TwilioAccount};
@@ -22,17 +24,6 @@ pub struct InboundApp {
     alerts: SnsAlertPublisher,
     twilio: TwilioApi,
     secrets: SecretCache,
-}
-
-/// Why the function cannot serve at all; every invocation fails with it (logged).
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("the HTTP client for Twilio could not be built: {0}")]
-    HttpClient(#[from] reqwest::Error),
-    #[error(transparent)]
-    Secrets(#[from] SecretError),
 }
 
 impl InboundApp {
@@ -161,14 +152,7 @@ pub async fn handle(
 ) -> Result<Response<Body>, lambda_http::Error> {
     let app = match app {
         Ok(app) => app,
-        Err(e) => {
-            let variable = match e {
-                StartupError::Config(c) => Some(c.variable()),
-                StartupError::HttpClient(_) | StartupError::Secrets(_) => None,
-            };
-            tracing::error!(variable, error = %e, "sms-inbound is misconfigured; failing the invocation");
-            return Err(e.to_string().into());
-        }
+        Err(e) => return Err(fail_invocation("sms-inbound", e)),
     };
     let mut account = match app.twilio_account().await {
         Ok(account) => account,

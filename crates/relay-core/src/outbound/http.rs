@@ -8,10 +8,10 @@ use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::request::OutboundRequest;
 use super::{Outbound, OutboundError, Reply};
-use crate::api::{invocation_deadline, json_response, unix_now};
+use crate::api::{StartupError, fail_invocation, invocation_deadline, json_response, unix_now};
 use crate::auth::{AuthError, BearerToken, JwtKeys, verify};
 use crate::claim::{IdempotencyKey, StoredResponse};
-use crate::config::{ConfigError, OutboundSettings};
+use crate::config::OutboundSettings;
 use crate::dispatcher::DispatcherRecord;
 use crate::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use crate::ids::DispatcherId;
@@ -28,17 +28,6 @@ pub struct OutboundApp {
     log: DynamoMessageLog,
     twilio: TwilioApi,
     secrets: SecretCache,
-}
-
-/// Why the function cannot serve at all; every invocation fails with it (logged).
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error("the HTTP client for Twilio could not be built: {0}")]
-    HttpClient(#[from] reqwest::Error),
-    #[error(transparent)]
-    Secrets(#[from] SecretError),
 }
 
 impl OutboundApp {
@@ -115,14 +104,7 @@ pub async fn handle(
 ) -> Result<Response<Body>, lambda_http::Error> {
     let app = match app {
         Ok(app) => app,
-        Err(e) => {
-            let variable = match e {
-                StartupError::Config(c) => Some(c.variable()),
-                StartupError::HttpClient(_) | StartupError::Secrets(_) => None,
-            };
-            tracing::error!(variable, error = %e, "sms-outbound is misconfigured; failing the invocation");
-            return Err(e.to_string().into());
-        }
+        Err(e) => return Err(fail_invocation("sms-outbound", e)),
     };
     let raw_path = req.raw_http_path();
     let path = if raw_path.is_empty() {
