@@ -8,7 +8,7 @@ use relay_tests::moto::{TEST_FROM_NUMBER, TEST_JWT_KEY};
 use relay_tests::stack::{HttpAnswer, Stack, seed_dispatcher, unix_now};
 use relay_tests::tokens;
 use relay_tests::twilio_sandbox::Fault;
-use relay_tests::{Invocation, eventually, http_api_v2_event};
+use relay_tests::{Invocation, eventually, function_url_event, http_api_v2_event};
 use serde_json::{Value, json};
 
 const DRIVER: &str = "+16195550123";
@@ -559,18 +559,65 @@ async fn configuration_is_per_function() {
 }
 
 #[tokio::test]
-async fn http_api_events_are_served_and_every_log_line_carries_the_request_id() {
+async fn unreadable_secrets_fail_the_invocation_naming_them() {
+    let stack = outbound_stack(
+        "out-nosecret",
+        &[("TWILIO_SECRET_ID", "qdn/no-such-twilio")],
+    )
+    .await;
+    // A refused request never needs the Twilio secret ...
+    let refused = send(&stack, None, &request("hi"), None).await;
+    assert_eq!(refused.status, 401, "{refused:?}");
+    // ... a request to send fails the invocation, naming it.
+    match stack
+        .runtime
+        .invoke(stack.outbound_event(Some(&token()), &request("hi"), None))
+        .await
+    {
+        Invocation::Error(error) => {
+            assert!(error.to_string().contains("qdn/no-such-twilio"), "{error}")
+        }
+        Invocation::Response(r) => panic!("answered {r}"),
+    }
+    stack.stop().await;
+    let stack = outbound_stack("out-nojwtsecret", &[("JWT_SECRET_ID", "qdn/no-such-jwt")]).await;
+    match stack
+        .runtime
+        .invoke(stack.outbound_event(Some(&token()), &request("hi"), None))
+        .await
+    {
+        Invocation::Error(error) => {
+            assert!(error.to_string().contains("qdn/no-such-jwt"), "{error}")
+        }
+        Invocation::Response(r) => panic!("answered {r}"),
+    }
+    assert!(stack.sent().is_empty());
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn http_api_and_function_url_events_are_served_and_every_log_line_carries_the_request_id() {
     let stack = outbound_stack("out-v2", &[]).await;
     let authorization = format!("Bearer {}", token());
+    let headers = [
+        ("content-type", "application/json"),
+        ("authorization", authorization.as_str()),
+    ];
+    let url_event = function_url_event(
+        "POST",
+        "/api/v1/sms/outbound",
+        &headers,
+        &request("url"),
+        None,
+    );
+    let answer = stack.invoke(url_event).await;
+    assert_eq!(answer.status, 202, "function URL: {answer:?}");
     let event = http_api_v2_event(
         "POST",
         "/api/v1/sms/outbound",
         "prod",
         relay_tests::stack::API_HOST,
-        &[
-            ("content-type", "application/json"),
-            ("authorization", &authorization),
-        ],
+        &headers,
         &request("v2"),
         None,
     );

@@ -124,17 +124,9 @@ pub async fn handle(
             &method,
         ));
     }
-    let secrets =
-        async { Ok::<_, SecretError>((app.jwt_keys().await?, app.twilio_account().await?)) };
-    let (keys, account) = match secrets.await {
-        Ok(both) => both,
-        Err(e) => {
-            tracing::error!(error = %e, "a secret is unreadable; failing the invocation");
-            return Err(e.into());
-        }
-    };
     let now = unix_now();
-    let outcome = async {
+    let outcome: Result<Reply, Failure> = async {
+        let keys = app.jwt_keys().await.map_err(Failure::Secret)?;
         let token = BearerToken::from_header(header(&req, "authorization"))?;
         let dispatcher_id = app.authenticate(&token, keys).await?;
         let dispatcher = app.dispatcher(&dispatcher_id).await?;
@@ -142,6 +134,8 @@ pub async fn handle(
         let key = header(&req, "idempotency-key")
             .map(IdempotencyKey::parse)
             .transpose()?;
+        // Read only for a request that will be sent: a refused one never needs it.
+        let account = app.twilio_account().await.map_err(Failure::Secret)?;
         let deadline = invocation_deadline(&req);
         let sender = app.twilio.sender(&account, deadline);
         let outbound = Outbound {
@@ -151,21 +145,19 @@ pub async fn handle(
             sender: &sender,
             wait_for_first: wait_for_first(deadline),
         };
-        outbound
+        Ok(outbound
             .send(&dispatcher, &request, key.as_ref(), now)
-            .await
+            .await?)
     }
     .await;
     Ok(match outcome {
-        Ok(Reply::Fresh(response)) => answer(&response, false),
-        Ok(Reply::Replayed(response)) => {
-            tracing::info!(
-                status = response.status,
-                "replaying the first answer to this Idempotency-Key"
-            );
-            answer(&response, true)
+        Err(Failure::Secret(e)) => {
+            // Not the caller's fault, and no answer would be right: fail the invocation
+            // (API Gateway answers 5xx), naming the secret.
+            tracing::error!(error = %e, "a secret is unreadable; failing the invocation");
+            return Err(e.into());
         }
-        Err(error) => {
+        Err(Failure::Refused(error)) => {
             let response = error.response();
             let status = error.status();
             if status.is_server_error() {
@@ -174,6 +166,14 @@ pub async fn handle(
                 tracing::warn!(status = status.as_u16(), error = error.code(), detail = %error, "request refused");
             }
             answer(&response, false)
+        }
+        Ok(Reply::Fresh(response)) => answer(&response, false),
+        Ok(Reply::Replayed(response)) => {
+            tracing::info!(
+                status = response.status,
+                "replaying the first answer to this Idempotency-Key"
+            );
+            answer(&response, true)
         }
     })
 }
@@ -189,6 +189,19 @@ fn wait_for_first(deadline: Option<Instant>) -> Duration {
             .saturating_sub(MARGIN)
             .min(MOST),
         None => MOST,
+    }
+}
+
+/// Why a request got no answer of its own: a secret the function cannot read fails
+/// the invocation; anything else is answered.
+enum Failure {
+    Secret(SecretError),
+    Refused(OutboundError),
+}
+
+impl<E: Into<OutboundError>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure::Refused(error.into())
     }
 }
 
