@@ -16,7 +16,7 @@ echo "== cfn-lint template.yaml"
 "$root/.venv/bin/cfn-lint" template.yaml
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "== build the function binaries the end-to-end tests run"
-cargo build --workspace --bins --quiet
+echo "== build the function binaries the end-to-end tests run (with the test build's features, so it is built once)"
+cargo build --workspace --all-targets --quiet
 echo "== cargo test"
 cargo test --workspace --all-targets "$@"
