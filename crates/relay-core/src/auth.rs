@@ -283,6 +283,15 @@ mod tests {
                 ),
                 AuthError::NotYetValid,
             ),
+            // We issue no audience: a token for some other audience is not ours.
+            (
+                sign(
+                    Algorithm::HS256,
+                    KEY,
+                    json!({"sub": "a", "exp": now() + 600, "aud": "billing"}),
+                ),
+                AuthError::InvalidClaims("aud is not accepted"),
+            ),
             ("not.a.jwt".to_string(), AuthError::Malformed),
             ("abc".to_string(), AuthError::Malformed),
         ];
