@@ -1,7 +1,7 @@
 //! The cascade decision: which numbers a message goes to, in which order, and why.
 //!
-//! Pure: plain data in, a plan out, no I/O. The inbound handler walks the plan and
-//! falls through to the next target only when Twilio rejects a number for good.
+//! Pure: plain data in, a plan out, no I/O. [`crate::walk`] walks a plan, falling
+//! through to the next target only when Twilio rejects a number for good.
 
 use std::fmt;
 
@@ -159,6 +159,23 @@ pub fn plan_cascade(record: &DispatcherRecord, now: i64, policy: &CascadePolicy)
     plan
 }
 
+/// The tiers after `failed` for a message whose delivery there failed: the rest of
+/// the cascade, whatever the primary's availability (it is behind us).
+pub fn plan_after(record: &DispatcherRecord, failed: Tier, policy: &CascadePolicy) -> CascadePlan {
+    let mut plan = CascadePlan {
+        targets: Vec::new(),
+        skipped: Vec::new(),
+        primary_unavailable: None,
+    };
+    if failed < Tier::Backup {
+        plan.consider(Tier::Backup, record.backup_dispatcher.as_deref(), policy);
+    }
+    if failed < Tier::Tertiary {
+        plan.consider(Tier::Tertiary, record.tertiary_contact.as_deref(), policy);
+    }
+    plan
+}
+
 impl CascadePlan {
     fn consider(&mut self, tier: Tier, raw: Option<&str>, policy: &CascadePolicy) {
         let raw = raw.map(str::trim).filter(|raw| !raw.is_empty());
@@ -189,32 +206,57 @@ impl CascadePlan {
     }
 }
 
-/// A target Twilio refused for good, with Twilio's code.
+/// How one try at one tier ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// Twilio accepted it.
+    Sent,
+    /// Twilio refused the number for good; the cascade moved on.
+    Refused,
+    /// Twilio accepted it, then reported it `undelivered` or `failed`; the cascade
+    /// moved on.
+    DeliveryFailed,
+}
+
+/// One try at one tier: the one record of what the cascade did with a message, kept on
+/// its message-log item and read back for the cascade's reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RejectedTarget {
+pub struct Attempt {
     pub tier: Tier,
-    pub code: u32,
-    pub message: String,
+    /// Masked: the full number is on the item's `forwarded_to` when it worked.
+    pub to: String,
+    pub outcome: AttemptOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<u32>,
+    /// Twilio's words for a refusal (numbers masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// One readable sentence of why the message went where it went: every tier passed
 /// over before `chosen` (skipped in the plan or rejected by Twilio), in cascade order.
 /// With no `chosen` tier it explains why nothing could be reached.
-pub fn cascade_reason(
-    plan: &CascadePlan,
-    rejected: &[RejectedTarget],
-    chosen: Option<Tier>,
-) -> String {
+pub fn cascade_reason(plan: &CascadePlan, attempts: &[Attempt], chosen: Option<Tier>) -> String {
     let skipped = plan
         .skipped
         .iter()
         .map(|s| (s.tier, format!("{}: {}", s.tier, s.reason)));
-    let refused = rejected.iter().map(|r| {
-        let text = format!(
-            "{}: Twilio refused the number ({} {})",
-            r.tier, r.code, r.message
-        );
-        (r.tier, text)
+    let refused = attempts.iter().filter_map(|a| {
+        let code = a.error_code.map(|c| c.to_string()).unwrap_or_default();
+        let text = match a.outcome {
+            AttemptOutcome::Sent => return None,
+            AttemptOutcome::Refused => match &a.message {
+                Some(message) => {
+                    format!("{}: Twilio refused the number ({code} {message})", a.tier)
+                }
+                None => format!("{}: Twilio refused the number ({code})", a.tier),
+            },
+            AttemptOutcome::DeliveryFailed => {
+                format!("{}: delivery failed (Twilio error {code})", a.tier)
+            }
+        };
+        Some((a.tier, text))
     });
     let mut passed_over: Vec<(Tier, String)> = skipped
         .chain(refused)
@@ -381,14 +423,66 @@ mod tests {
     #[test]
     fn twilio_refusals_are_part_of_the_reason() {
         let plan = plan_cascade(&seed(), NOW, &POLICY);
-        let rejected = [RejectedTarget {
-            tier: Tier::Primary,
-            code: 21610,
-            message: "unsubscribed".into(),
-        }];
+        let attempts = [
+            Attempt {
+                tier: Tier::Primary,
+                to: "***0100".into(),
+                outcome: AttemptOutcome::Refused,
+                error_code: Some(21610),
+                message: Some("unsubscribed".into()),
+            },
+            Attempt {
+                tier: Tier::Backup,
+                to: "***4807".into(),
+                outcome: AttemptOutcome::Sent,
+                error_code: None,
+                message: None,
+            },
+        ];
         assert_eq!(
-            cascade_reason(&plan, &rejected, Some(Tier::Backup)),
+            cascade_reason(&plan, &attempts, Some(Tier::Backup)),
             "primary: Twilio refused the number (21610 unsubscribed)"
         );
+    }
+
+    #[test]
+    fn failed_deliveries_are_part_of_the_reason() {
+        let plan = plan_after(&seed(), Tier::Primary, &POLICY);
+        let failed = Attempt {
+            tier: Tier::Primary,
+            to: "***0100".into(),
+            outcome: AttemptOutcome::DeliveryFailed,
+            error_code: Some(30003),
+            message: None,
+        };
+        assert_eq!(
+            cascade_reason(&plan, &[failed], Some(Tier::Backup)),
+            "primary: delivery failed (Twilio error 30003)"
+        );
+    }
+
+    #[test]
+    fn the_tiers_after_one_are_the_rest_of_the_cascade() {
+        let plan = plan_after(&seed(), Tier::Primary, &POLICY);
+        assert_eq!(
+            tiers(&plan),
+            vec![
+                (Tier::Backup, "+18583354807"),
+                (Tier::Tertiary, "+16195550199")
+            ]
+        );
+        assert!(plan.skipped.is_empty());
+        let after_backup = plan_after(&seed(), Tier::Backup, &POLICY);
+        assert_eq!(tiers(&after_backup), vec![(Tier::Tertiary, "+16195550199")]);
+        assert!(
+            plan_after(&seed(), Tier::Tertiary, &POLICY)
+                .targets
+                .is_empty()
+        );
+        let mut no_backup = seed();
+        no_backup.backup_dispatcher = None;
+        let plan = plan_after(&no_backup, Tier::Primary, &POLICY);
+        assert_eq!(tiers(&plan), vec![(Tier::Tertiary, "+16195550199")]);
+        assert_eq!(plan.skipped[0].reason, SkipReason::NotConfigured);
     }
 }

@@ -24,3 +24,4 @@ pub mod signature;
 pub mod sns;
 pub mod telemetry;
 pub mod twilio;
+pub mod walk;

@@ -2,10 +2,9 @@
 //! can be swapped for in-memory ones in tests.
 
 use async_trait::async_trait;
-use serde::Serialize;
 
 use crate::alert::Alert;
-use crate::cascade::Tier;
+use crate::cascade::{Attempt, Tier};
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState, StoredResponse};
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
@@ -81,26 +80,6 @@ pub trait ClaimStore: Send + Sync {
         owner: &ClaimOwner,
         finish: &Finish<'_>,
     ) -> Result<(), StoreError>;
-}
-
-/// How one try at one tier ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptOutcome {
-    Sent,
-    /// Twilio refused the number for good; the cascade moved on.
-    Refused,
-}
-
-/// One try at one tier, kept on the message-log item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Attempt {
-    pub tier: Tier,
-    /// Masked: the full number is on the item's `forwarded_to` when it worked.
-    pub to: String,
-    pub outcome: AttemptOutcome,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<u32>,
 }
 
 /// The outcome of a relayed message, written over the in-progress claim.

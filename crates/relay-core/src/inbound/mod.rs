@@ -9,7 +9,7 @@ pub mod webhook;
 
 use crate::alert::{Alert, AlertKind};
 use crate::cascade::{
-    CascadePlan, CascadePolicy, RejectedTarget, SkipReason, Tier, cascade_reason, plan_cascade,
+    Attempt, CascadePlan, CascadePolicy, SkipReason, Tier, cascade_reason, plan_cascade,
 };
 use crate::claim::{
     CLAIM_LOCK_SECS, ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState,
@@ -19,9 +19,10 @@ use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::{PhoneNumber, mask};
 use crate::ports::{
-    AlertPublisher, Attempt, AttemptOutcome, ClaimStore, CommandRecord, DispatcherStore, Finish,
-    ForwardRecord, MessageLog, OutgoingSms, SendError, SentSms, SmsSender, StoreError,
+    AlertPublisher, ClaimStore, CommandRecord, DispatcherStore, Finish, ForwardRecord, MessageLog,
+    SendError, SentSms, SmsSender, StoreError,
 };
+use crate::walk::{Relayed, WalkEnd, walk_tiers};
 use webhook::{Command, InboundSms};
 
 use crate::outbound::request::MAX_SMS_CHARS;
@@ -148,69 +149,46 @@ impl Relay<'_> {
         }
 
         let (body, body_truncated) = forwarded_text(sms);
-        let mut rejected = Vec::new();
-        let mut attempts = Vec::new();
-        for target in &plan.targets {
-            let outgoing = OutgoingSms {
-                to: target.number.clone(),
-                body: body.clone(),
-                media_urls: sms.media_urls.clone(),
-                status_callback: status_callback.clone(),
-            };
-            match self.sender.send(&outgoing).await {
-                Ok(sent) => {
-                    attempts.push(Attempt {
-                        tier: target.tier,
-                        to: target.number.masked(),
-                        outcome: AttemptOutcome::Sent,
-                        error_code: None,
-                    });
-                    let delivery = Delivery {
-                        tier: target.tier,
-                        to: &target.number,
-                        sent,
-                        body_truncated,
-                    };
-                    return Ok(self
-                        .finish_forwarded(
-                            sms, held, &record, &plan, &rejected, attempts, delivery, now,
-                        )
-                        .await);
-                }
-                Err(SendError::RecipientRefused { code, message }) => {
-                    tracing::warn!(message_sid = %sms.sid, tier = %target.tier, to = %target.number.masked(), code, "Twilio refused the number for good; trying the next tier");
-                    attempts.push(Attempt {
-                        tier: target.tier,
-                        to: target.number.masked(),
-                        outcome: AttemptOutcome::Refused,
-                        error_code: Some(code),
-                    });
-                    rejected.push(RejectedTarget {
-                        tier: target.tier,
-                        code,
-                        message,
-                    });
-                }
-                Err(error @ SendError::OutcomeUnknown { .. }) => {
-                    let expires_at = now + record.message_log_ttl_secs() as i64;
-                    let detail = error.to_string();
-                    let finish = Finish {
-                        state: RecordState::OutcomeUnknown,
-                        response: None,
-                        detail: Some(&detail),
-                        expires_at,
-                    };
-                    if let Err(e) = self.claims.finish(&held.key, &held.owner, &finish).await {
-                        tracing::error!(message_sid = %sms.sid, error = %e, "could not record the unknown outcome");
-                    }
-                    return Err(RelayError::Twilio(error));
-                }
-                Err(error) => return Err(RelayError::Twilio(error)),
+        let text = Relayed {
+            inbound_sid: &sms.sid,
+            body: &body,
+            media_urls: &sms.media_urls,
+            status_callback: status_callback.as_deref(),
+        };
+        let walk = walk_tiers(self.sender, &plan.targets, text).await;
+        match walk.end {
+            WalkEnd::Sent { target, sent } => {
+                let delivery = Delivery {
+                    tier: target.tier,
+                    to: &target.number,
+                    sent,
+                    body_truncated,
+                };
+                Ok(self
+                    .finish_forwarded(sms, held, &record, &plan, walk.attempts, delivery, now)
+                    .await)
             }
+            WalkEnd::Exhausted => Err(RelayError::NoTierReachable(cascade_reason(
+                &plan,
+                &walk.attempts,
+                None,
+            ))),
+            WalkEnd::Stopped(error @ SendError::OutcomeUnknown { .. }) => {
+                let expires_at = now + record.message_log_ttl_secs() as i64;
+                let detail = error.to_string();
+                let finish = Finish {
+                    state: RecordState::OutcomeUnknown,
+                    response: None,
+                    detail: Some(&detail),
+                    expires_at,
+                };
+                if let Err(e) = self.claims.finish(&held.key, &held.owner, &finish).await {
+                    tracing::error!(message_sid = %sms.sid, error = %e, "could not record the unknown outcome");
+                }
+                Err(RelayError::Twilio(error))
+            }
+            WalkEnd::Stopped(error) => Err(RelayError::Twilio(error)),
         }
-        Err(RelayError::NoTierReachable(cascade_reason(
-            &plan, &rejected, None,
-        )))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -220,12 +198,11 @@ impl Relay<'_> {
         held: &Held,
         record: &DispatcherRecord,
         plan: &CascadePlan,
-        rejected: &[RejectedTarget],
         attempts: Vec<Attempt>,
         delivery: Delivery<'_>,
         now: i64,
     ) -> Handled {
-        let reason = cascade_reason(plan, rejected, Some(delivery.tier));
+        let reason = cascade_reason(plan, &attempts, Some(delivery.tier));
         tracing::info!(
             routing_decision = delivery.tier.as_str(),
             dispatcher_id = %record.dispatcher_id,
