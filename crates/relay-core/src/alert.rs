@@ -6,6 +6,15 @@
 
 use serde::Serialize;
 
+use crate::ports::AlertPublisher;
+
+/// Publishes `alert`; a failure to publish is logged, never fatal to the message.
+pub async fn publish_or_log(publisher: &dyn AlertPublisher, alert: &Alert) {
+    if let Err(e) = publisher.publish(alert).await {
+        tracing::error!(alert_type = alert.kind.as_str(), message_sid = ?alert.message_sid, error = %e, "alert could not be published");
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {

@@ -26,6 +26,12 @@ impl Tier {
             Tier::Tertiary => "tertiary",
         }
     }
+
+    pub fn parse(raw: &str) -> Option<Tier> {
+        [Tier::Primary, Tier::Backup, Tier::Tertiary]
+            .into_iter()
+            .find(|tier| tier.as_str() == raw)
+    }
 }
 
 impl fmt::Display for Tier {

@@ -32,15 +32,21 @@ pub enum RecordState {
     OutcomeUnknown,
     /// An outbound request finished; its answer is stored for replays.
     Answered,
+    /// A failed delivery was moved on to the next tier.
+    MovedOn,
+    /// Nothing more could be done for the message: every tier failed. Ops were alerted.
+    GaveUp,
 }
 
 impl RecordState {
-    pub const ALL: [RecordState; 5] = [
+    pub const ALL: [RecordState; 7] = [
         RecordState::InProgress,
         RecordState::Forwarded,
         RecordState::Command,
         RecordState::OutcomeUnknown,
         RecordState::Answered,
+        RecordState::MovedOn,
+        RecordState::GaveUp,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +56,8 @@ impl RecordState {
             RecordState::Command => "command",
             RecordState::OutcomeUnknown => "outcome_unknown",
             RecordState::Answered => "answered",
+            RecordState::MovedOn => "moved_on",
+            RecordState::GaveUp => "gave_up",
         }
     }
 
@@ -71,6 +79,8 @@ pub enum RecordKind {
     Inbound,
     /// A dispatcher's outbound request carrying an `Idempotency-Key`.
     Idempotency,
+    /// Moving a failed delivery on to the next tier, once per failed message.
+    MoveOn,
 }
 
 impl RecordKind {
@@ -78,6 +88,7 @@ impl RecordKind {
         match self {
             RecordKind::Inbound => "inbound",
             RecordKind::Idempotency => "idempotency",
+            RecordKind::MoveOn => "move_on",
         }
     }
 }
@@ -94,6 +105,11 @@ impl ClaimKey {
     /// Keys are per dispatcher: two dispatchers may pick the same key.
     pub fn idempotency(dispatcher: &DispatcherId, key: &IdempotencyKey) -> Self {
         ClaimKey(format!("idempotency#{dispatcher}#{}", key.as_str()))
+    }
+
+    /// Moving the failed delivery of forwarded message `sid` on: once per message.
+    pub fn move_on(sid: &MessageSid) -> Self {
+        ClaimKey(format!("move_on#{sid}"))
     }
 
     pub fn as_str(&self) -> &str {

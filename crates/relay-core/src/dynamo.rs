@@ -12,14 +12,18 @@ use aws_sdk_dynamodb::types::{
 };
 use tracing::instrument;
 
+use crate::cascade::Tier;
 use crate::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState, StoredResponse,
 };
+use crate::delivery::DeliveryStatus;
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::DispatcherId;
+use crate::ids::MessageSid;
+use crate::phone::{CountryCode, PhoneNumber};
 use crate::ports::{
-    ClaimStore, CommandRecord, DispatcherStore, Finish, ForwardRecord, MessageLog, OutboundLog,
-    OutboundRecord, StoreError,
+    ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog, DispatcherStore, Finish, ForwardRecord,
+    ForwardedMessage, MessageLog, MovedOn, OutboundLog, OutboundRecord, RelayText, StoreError,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -363,6 +367,24 @@ impl ClaimStore for DynamoMessageLog {
     }
 }
 
+fn strings(values: &[String]) -> AttributeValue {
+    AttributeValue::L(values.iter().map(s).collect())
+}
+
+fn text(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Some(value.clone()),
+        _ => None,
+    }
+}
+
+fn number(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(value)) => value.parse().ok(),
+        _ => None,
+    }
+}
+
 fn attribute_map<const N: usize>(
     values: [(&'static str, AttributeValue); N],
 ) -> HashMap<String, AttributeValue> {
@@ -384,9 +406,11 @@ impl MessageLog for DynamoMessageLog {
             .map_err(|e| unavailable(&self.table, "serialise attempts", e))?;
         let set = "SET #state = :final, routing_decision = :tier, dispatcher_id = :dispatcher, \
             cascade_reason = :reason, forwarded_sid = :fsid, forwarded_to = :fto, \
-            delivery_status = :status, from_number = :from, to_number = :to, num_media = :media, \
-            body_truncated = :truncated, attempts = :attempts, forwarded_at = :at, \
-            expires_at = :expires REMOVE lock_expires_at";
+            delivery_status = :status, delivery_rank = :rank, from_number = :from, to_number = :to, \
+            num_media = :media, body_truncated = :truncated, attempts = :attempts, \
+            forwarded_at = :at, expires_at = :expires, relay_body = :relay_body, \
+            relay_media = :relay_media, relay_callback = :relay_callback \
+            REMOVE lock_expires_at";
         let (condition, held) = Self::held_by(owner);
         let mut values = attribute_map(held);
         values.extend(attribute_map([
@@ -396,10 +420,17 @@ impl MessageLog for DynamoMessageLog {
             (":reason", s(&record.cascade_reason)),
             (":fsid", s(record.forwarded_sid.as_str())),
             (":fto", s(record.forwarded_to.as_str())),
-            (":status", s(&record.forwarded_status)),
+            (":status", s(record.forwarded_status.as_str())),
+            (":rank", n(record.forwarded_status.rank())),
             (":from", s(&record.from)),
             (":to", s(&record.to)),
-            (":media", n(record.num_media)),
+            (":media", n(record.relay.media_urls.len())),
+            (":relay_body", s(&record.relay.body)),
+            (":relay_media", strings(&record.relay.media_urls)),
+            (
+                ":relay_callback",
+                s(record.relay.status_callback.as_deref().unwrap_or_default()),
+            ),
             (":truncated", AttributeValue::Bool(record.body_truncated)),
             (":attempts", attempts),
             (":at", n(record.forwarded_at)),
@@ -423,7 +454,8 @@ impl MessageLog for DynamoMessageLog {
             .item("routing_decision", s(record.routing_decision.as_str()))
             .item("dispatcher_id", s(record.dispatcher_id.as_str()))
             .item("to_number", s(record.forwarded_to.as_str()))
-            .item("delivery_status", s(&record.forwarded_status))
+            .item("delivery_status", s(record.forwarded_status.as_str()))
+            .item("delivery_rank", n(record.forwarded_status.rank()))
             .item("sent_at", n(record.forwarded_at))
             .item("expires_at", n(record.expires_at))
             .build()
@@ -474,6 +506,219 @@ impl MessageLog for DynamoMessageLog {
             .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
         Ok(())
     }
+
+    #[instrument(level = "debug", skip(self), fields(table = %self.table))]
+    async fn forwarded(
+        &self,
+        sid: &MessageSid,
+        now: i64,
+    ) -> Result<Option<ForwardedMessage>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("message_sid", s(sid.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        if text(&item, "record_type").as_deref() != Some("forward")
+            || number(&item, "expires_at").is_some_and(|at| at < now)
+        {
+            return Ok(None);
+        }
+        let malformed = |detail: &str| StoreError::Malformed {
+            table: self.table.clone(),
+            key: sid.to_string(),
+            detail: detail.to_string(),
+        };
+        let inbound_sid = text(&item, "inbound_sid")
+            .and_then(|v| MessageSid::parse(&v).ok())
+            .ok_or_else(|| malformed("inbound_sid"))?;
+        let tier = text(&item, "routing_decision")
+            .and_then(|v| Tier::parse(&v))
+            .ok_or_else(|| malformed("routing_decision"))?;
+        let dispatcher_id = text(&item, "dispatcher_id")
+            .and_then(|v| DispatcherId::parse(&v).ok())
+            .ok_or_else(|| malformed("dispatcher_id"))?;
+        let to = text(&item, "to_number")
+            .and_then(|v| PhoneNumber::parse(&v, CountryCode::NANP).ok())
+            .ok_or_else(|| malformed("to_number"))?;
+        Ok(Some(ForwardedMessage {
+            sid: sid.clone(),
+            inbound_sid,
+            tier,
+            dispatcher_id,
+            to,
+            expires_at: number(&item, "expires_at").unwrap_or(i64::MAX),
+        }))
+    }
+
+    #[instrument(level = "debug", skip(self, forward), fields(table = %self.table, message_sid = %forward.sid))]
+    async fn record_delivery_status(
+        &self,
+        forward: &ForwardedMessage,
+        status: DeliveryStatus,
+        error_code: Option<u32>,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut values = attribute_map([
+            (":status", s(status.as_str())),
+            (":rank", n(status.rank())),
+            (":at", n(at)),
+        ]);
+        let mut set =
+            "SET delivery_status = :status, delivery_rank = :rank, status_at = :at".to_string();
+        if let Some(code) = error_code {
+            set.push_str(", delivery_error_code = :code");
+            values.insert(":code".into(), n(code));
+        }
+        // Forward only; a redelivery of the stored status is not an error.
+        let forward_only = "attribute_not_exists(delivery_rank) OR delivery_rank < :rank OR delivery_status = :status";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(forward.sid.as_str()))
+            .update_expression(&set)
+            .condition_expression(format!("record_type = :forward AND ({forward_only})"))
+            .set_expression_attribute_values(Some({
+                let mut v = values.clone();
+                v.insert(":forward".into(), s("forward"));
+                v
+            }))
+            .send()
+            .await;
+        if !condition_held(&self.table, "UpdateItem", result)? {
+            return Ok(false);
+        }
+        // The inbound item shows the status of the message it currently points at.
+        values.insert(":fsid".into(), s(forward.sid.as_str()));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(forward.inbound_sid.as_str()))
+            .update_expression(&set)
+            .condition_expression(format!("forwarded_sid = :fsid AND ({forward_only})"))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        condition_held(&self.table, "UpdateItem", result)?;
+        Ok(true)
+    }
+
+    #[instrument(level = "debug", skip(self), fields(table = %self.table))]
+    async fn relay_text(
+        &self,
+        sid: &MessageSid,
+        now: i64,
+    ) -> Result<Option<RelayText>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("message_sid", s(sid.as_str()))
+            .consistent_read(true)
+            .projection_expression("relay_body, relay_media, relay_callback, expires_at")
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        // DynamoDB's TTL deletes lazily: an expired item is gone for us.
+        if number(&item, "expires_at").is_some_and(|at| at < now) {
+            return Ok(None);
+        }
+        let Some(body) = text(&item, "relay_body") else {
+            return Ok(None);
+        };
+        let media_urls = match item.get("relay_media") {
+            Some(AttributeValue::L(values)) => values
+                .iter()
+                .filter_map(|v| v.as_s().ok().cloned())
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(Some(RelayText {
+            body,
+            media_urls,
+            status_callback: text(&item, "relay_callback").filter(|c| !c.is_empty()),
+        }))
+    }
+
+    #[instrument(level = "debug", skip(self), fields(table = %self.table))]
+    async fn forget_relay_text(&self, sid: &MessageSid) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(sid.as_str()))
+            .update_expression("REMOVE relay_body, relay_media, relay_callback")
+            .condition_expression("attribute_exists(message_sid)")
+            .send()
+            .await;
+        condition_held(&self.table, "UpdateItem", result).map(|_| ())
+    }
+
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, message_sid = %moved.inbound_sid))]
+    async fn record_moved_on(&self, moved: &MovedOn) -> Result<(), StoreError> {
+        let attempts = serde_dynamo::to_attribute_value(&moved.attempts)
+            .map_err(|e| unavailable(&self.table, "serialise attempts", e))?;
+        let values = attribute_map([
+            (":failed", s(moved.failed_sid.as_str())),
+            (":tier", s(moved.tier.as_str())),
+            (":reason", s(&moved.cascade_reason)),
+            (":fsid", s(moved.forwarded_sid.as_str())),
+            (":fto", s(moved.forwarded_to.as_str())),
+            (":status", s(moved.status.as_str())),
+            (":rank", n(moved.status.rank())),
+            (":attempts", attempts),
+            (":empty", AttributeValue::L(Vec::new())),
+            (":at", n(moved.at)),
+        ]);
+        // Only while the item still points at the failed message: a move is made once.
+        let inbound = Update::builder()
+            .table_name(&self.table)
+            .key("message_sid", s(moved.inbound_sid.as_str()))
+            .update_expression(
+                "SET routing_decision = :tier, cascade_reason = :reason, forwarded_sid = :fsid, \
+                 forwarded_to = :fto, delivery_status = :status, delivery_rank = :rank, \
+                 attempts = list_append(if_not_exists(attempts, :empty), :attempts), \
+                 forwarded_at = :at",
+            )
+            .condition_expression("forwarded_sid = :failed")
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| unavailable(&self.table, "build Update", e))?;
+        let forward = Put::builder()
+            .table_name(&self.table)
+            .item("message_sid", s(moved.forwarded_sid.as_str()))
+            .item("record_type", s("forward"))
+            .item("inbound_sid", s(moved.inbound_sid.as_str()))
+            .item("routing_decision", s(moved.tier.as_str()))
+            .item("dispatcher_id", s(moved.dispatcher_id.as_str()))
+            .item("to_number", s(moved.forwarded_to.as_str()))
+            .item("delivery_status", s(moved.status.as_str()))
+            .item("delivery_rank", n(moved.status.rank()))
+            .item("moved_on_from", s(moved.failed_sid.as_str()))
+            .item("sent_at", n(moved.at))
+            .item("expires_at", n(moved.expires_at))
+            .build()
+            .map_err(|e| unavailable(&self.table, "build Put", e))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(inbound).build())
+            .transact_items(TransactWriteItem::builder().put(forward).build())
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "TransactWriteItems", e))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -496,4 +741,67 @@ impl OutboundLog for DynamoMessageLog {
             .map_err(|e| unavailable(&self.table, "PutItem", e))?;
         Ok(())
     }
+}
+
+/// Deliveries per number live in the message table under `delivery#<E.164>`: one small
+/// item per number a text ever went to, kept (no `expires_at`) for the heartbeat.
+#[async_trait]
+impl DeliveryLog for DynamoMessageLog {
+    #[instrument(level = "debug", skip(self), fields(table = %self.table, to = %to.masked()))]
+    async fn record_delivery(
+        &self,
+        to: &PhoneNumber,
+        delivered: bool,
+        error_code: Option<u32>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let attribute = if delivered {
+            "last_success_at"
+        } else {
+            "last_failure_at"
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(delivery_key(to)))
+            .expression_attribute_values(":at", n(at))
+            .expression_attribute_values(":number", s(to.as_str()))
+            .expression_attribute_values(":type", s("delivery"))
+            // Never move a time backwards: callbacks arrive out of order.
+            .condition_expression(format!(
+                "attribute_not_exists({attribute}) OR {attribute} < :at"
+            ));
+        let mut set = format!("SET {attribute} = :at, record_type = :type, phone = :number");
+        if let (false, Some(code)) = (delivered, error_code) {
+            set.push_str(", last_error_code = :code");
+            update = update.expression_attribute_values(":code", n(code));
+        }
+        let result = update.update_expression(set).send().await;
+        condition_held(&self.table, "UpdateItem", result).map(|_| ())
+    }
+
+    #[instrument(level = "debug", skip(self), fields(table = %self.table, to = %to.masked()))]
+    async fn health(&self, to: &PhoneNumber) -> Result<DeliveryHealth, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("message_sid", s(delivery_key(to)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        Ok(output
+            .item
+            .map(|item| DeliveryHealth {
+                last_failure_at: number(&item, "last_failure_at"),
+                last_success_at: number(&item, "last_success_at"),
+            })
+            .unwrap_or_default())
+    }
+}
+
+fn delivery_key(to: &PhoneNumber) -> String {
+    format!("delivery#{to}")
 }

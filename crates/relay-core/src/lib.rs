@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cascade;
 pub mod claim;
 pub mod config;
+pub mod delivery;
 pub mod dispatcher;
 pub mod dynamo;
 pub mod ids;

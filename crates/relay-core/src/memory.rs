@@ -11,12 +11,14 @@ use crate::alert::Alert;
 use crate::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState, StoredResponse,
 };
+use crate::delivery::DeliveryStatus;
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
+use crate::phone::PhoneNumber;
 use crate::ports::{
-    AlertError, AlertPublisher, ClaimStore, CommandRecord, DispatcherStore, Finish, ForwardRecord,
-    MessageLog, OutboundLog, OutboundRecord, OutgoingSms, SendError, SentSms, SmsSender,
-    StoreError,
+    AlertError, AlertPublisher, ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog,
+    DispatcherStore, Finish, ForwardRecord, ForwardedMessage, MessageLog, MovedOn, OutboundLog,
+    OutboundRecord, OutgoingSms, RelayText, SendError, SentSms, SmsSender, StoreError,
 };
 
 #[derive(Debug, Default)]
@@ -115,11 +117,31 @@ pub struct LogEntry {
 #[derive(Debug, Default)]
 pub struct MemoryMessageLog {
     entries: Mutex<HashMap<String, LogEntry>>,
+    /// Forwarded messages by their SID, with their latest delivery status.
+    forwards: Mutex<HashMap<String, (ForwardedMessage, DeliveryStatus)>>,
+    /// Kept texts by inbound SID.
+    relay: Mutex<HashMap<String, RelayText>>,
+    deliveries: Mutex<HashMap<String, DeliveryHealth>>,
+    moves: Mutex<Vec<MovedOn>>,
 }
 
 impl MemoryMessageLog {
     pub fn entry(&self, key: &str) -> Option<LogEntry> {
         self.entries.lock().unwrap().get(key).cloned()
+    }
+
+    /// Every failed delivery that was moved on, in order.
+    pub fn moves(&self) -> Vec<MovedOn> {
+        self.moves.lock().unwrap().clone()
+    }
+
+    /// The latest delivery status of forwarded message `sid`.
+    pub fn delivery_status(&self, sid: &str) -> Option<DeliveryStatus> {
+        self.forwards
+            .lock()
+            .unwrap()
+            .get(sid)
+            .map(|(_, status)| *status)
     }
 
     /// Lets a test play an invocation whose lock lapsed.
@@ -218,7 +240,84 @@ impl MessageLog for MemoryMessageLog {
         self.finish_held(record.inbound_sid.as_str(), owner, |entry| {
             entry.state = RecordState::Forwarded;
             entry.forward = Some(record.clone());
-        })
+        })?;
+        let forwarded = ForwardedMessage {
+            sid: record.forwarded_sid.clone(),
+            inbound_sid: record.inbound_sid.clone(),
+            tier: record.routing_decision,
+            dispatcher_id: record.dispatcher_id.clone(),
+            to: record.forwarded_to.clone(),
+            expires_at: record.expires_at,
+        };
+        self.forwards.lock().unwrap().insert(
+            record.forwarded_sid.as_str().to_string(),
+            (forwarded, record.forwarded_status),
+        );
+        self.relay.lock().unwrap().insert(
+            record.inbound_sid.as_str().to_string(),
+            record.relay.clone(),
+        );
+        Ok(())
+    }
+
+    async fn forwarded(
+        &self,
+        sid: &MessageSid,
+        now: i64,
+    ) -> Result<Option<ForwardedMessage>, StoreError> {
+        let forwards = self.forwards.lock().unwrap();
+        Ok(forwards
+            .get(sid.as_str())
+            .map(|(forwarded, _)| forwarded.clone())
+            .filter(|f| f.expires_at >= now))
+    }
+
+    async fn record_delivery_status(
+        &self,
+        forward: &ForwardedMessage,
+        status: DeliveryStatus,
+        _error_code: Option<u32>,
+        _at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut forwards = self.forwards.lock().unwrap();
+        let Some((_, stored)) = forwards.get_mut(forward.sid.as_str()) else {
+            return Ok(false);
+        };
+        if *stored == status || stored.rank() < status.rank() {
+            *stored = status;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    async fn relay_text(
+        &self,
+        sid: &MessageSid,
+        _now: i64,
+    ) -> Result<Option<RelayText>, StoreError> {
+        Ok(self.relay.lock().unwrap().get(sid.as_str()).cloned())
+    }
+
+    async fn forget_relay_text(&self, sid: &MessageSid) -> Result<(), StoreError> {
+        self.relay.lock().unwrap().remove(sid.as_str());
+        Ok(())
+    }
+
+    async fn record_moved_on(&self, moved: &MovedOn) -> Result<(), StoreError> {
+        let forwarded = ForwardedMessage {
+            sid: moved.forwarded_sid.clone(),
+            inbound_sid: moved.inbound_sid.clone(),
+            tier: moved.tier,
+            dispatcher_id: moved.dispatcher_id.clone(),
+            to: moved.forwarded_to.clone(),
+            expires_at: moved.expires_at,
+        };
+        self.forwards.lock().unwrap().insert(
+            moved.forwarded_sid.as_str().to_string(),
+            (forwarded, moved.status),
+        );
+        self.moves.lock().unwrap().push(moved.clone());
+        Ok(())
     }
 
     async fn record_command(
@@ -312,5 +411,36 @@ impl SmsSender for ScriptedSender {
             sid,
             status: "queued".into(),
         })
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for MemoryMessageLog {
+    async fn record_delivery(
+        &self,
+        to: &PhoneNumber,
+        delivered: bool,
+        _error_code: Option<u32>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let mut deliveries = self.deliveries.lock().unwrap();
+        let health = deliveries.entry(to.as_str().to_string()).or_default();
+        let slot = if delivered {
+            &mut health.last_success_at
+        } else {
+            &mut health.last_failure_at
+        };
+        *slot = Some(slot.map_or(at, |old| old.max(at)));
+        Ok(())
+    }
+
+    async fn health(&self, to: &PhoneNumber) -> Result<DeliveryHealth, StoreError> {
+        Ok(self
+            .deliveries
+            .lock()
+            .unwrap()
+            .get(to.as_str())
+            .copied()
+            .unwrap_or_default())
     }
 }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crate::alert::Alert;
 use crate::cascade::{Attempt, Tier};
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState, StoredResponse};
+use crate::delivery::DeliveryStatus;
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::PhoneNumber;
@@ -93,8 +94,10 @@ pub struct ForwardRecord {
     pub cascade_reason: String,
     pub forwarded_sid: MessageSid,
     pub forwarded_to: PhoneNumber,
-    pub forwarded_status: String,
-    pub num_media: usize,
+    pub forwarded_status: DeliveryStatus,
+    /// The text as forwarded, kept (with its media and callback) until the message is
+    /// delivered or given up, so a failed delivery can be sent on to the next tier.
+    pub relay: RelayText,
     pub body_truncated: bool,
     pub attempts: Vec<Attempt>,
     pub received_at: i64,
@@ -129,6 +132,100 @@ pub trait MessageLog: Send + Sync {
         record: &CommandRecord,
         owner: &ClaimOwner,
     ) -> Result<(), StoreError>;
+    /// The forwarded message `sid` (its `record_type = forward` item), if we sent it
+    /// and its log has not expired at `now`.
+    async fn forwarded(
+        &self,
+        sid: &MessageSid,
+        now: i64,
+    ) -> Result<Option<ForwardedMessage>, StoreError>;
+    /// Records `status` on the forwarded message (and on its inbound item while that
+    /// still points at it) if it moves the message forward, or repeats the status
+    /// already stored (a redelivered callback). `Ok(false)` when it would move the
+    /// message backwards or replace another final status: nothing is written.
+    async fn record_delivery_status(
+        &self,
+        forward: &ForwardedMessage,
+        status: DeliveryStatus,
+        error_code: Option<u32>,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// The kept text of inbound message `sid`, unless it was forgotten or expired.
+    async fn relay_text(&self, sid: &MessageSid, now: i64)
+    -> Result<Option<RelayText>, StoreError>;
+    /// Drops the kept text once nothing can need it again.
+    async fn forget_relay_text(&self, sid: &MessageSid) -> Result<(), StoreError>;
+    /// A failed delivery sent on: the inbound item now points at the new forwarded
+    /// message (its attempts extended), which gets its own forward item.
+    async fn record_moved_on(&self, moved: &MovedOn) -> Result<(), StoreError>;
+}
+
+/// A text as it is forwarded: the same at every tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayText {
+    pub body: String,
+    pub media_urls: Vec<String>,
+    pub status_callback: Option<String>,
+}
+
+/// A forwarded message, as its `record_type = forward` item keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedMessage {
+    pub sid: MessageSid,
+    pub inbound_sid: MessageSid,
+    pub tier: Tier,
+    /// The primary dispatcher item the cascade started from.
+    pub dispatcher_id: DispatcherId,
+    pub to: PhoneNumber,
+    pub expires_at: i64,
+}
+
+/// A failed delivery, sent on to a later tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedOn {
+    pub inbound_sid: MessageSid,
+    pub failed_sid: MessageSid,
+    pub tier: Tier,
+    pub dispatcher_id: DispatcherId,
+    pub cascade_reason: String,
+    pub forwarded_sid: MessageSid,
+    pub forwarded_to: PhoneNumber,
+    pub status: DeliveryStatus,
+    /// The tries this move made, the failed delivery first; appended to the item's.
+    pub attempts: Vec<Attempt>,
+    pub at: i64,
+    pub expires_at: i64,
+}
+
+/// What the relay has seen of deliveries to one number, for the heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryHealth {
+    pub last_failure_at: Option<i64>,
+    pub last_success_at: Option<i64>,
+}
+
+impl DeliveryHealth {
+    /// No failure newer than the last success.
+    pub fn is_healthy(&self) -> bool {
+        match (self.last_failure_at, self.last_success_at) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(failure), Some(success)) => success >= failure,
+        }
+    }
+}
+
+/// Deliveries per number: failures recorded against the number a text went to.
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
+    async fn record_delivery(
+        &self,
+        to: &PhoneNumber,
+        delivered: bool,
+        error_code: Option<u32>,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    async fn health(&self, to: &PhoneNumber) -> Result<DeliveryHealth, StoreError>;
 }
 
 /// A dispatcher's text to a driver, as the message log keeps it (never the body).

@@ -7,14 +7,17 @@ use relay_core::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState,
 };
 use relay_core::config::InboundSettings;
+use relay_core::delivery::DeliveryStatus;
 use relay_core::dispatcher::DispatcherRecord;
 use relay_core::ids::{DispatcherId, MessageSid};
+use relay_core::inbound::status::{StatusCallbacks, StatusHandled, StatusUpdate};
 use relay_core::inbound::webhook::InboundSms;
 use relay_core::inbound::{Handled, Relay, RelayError};
 use relay_core::memory::{
     MemoryDispatcherStore, MemoryMessageLog, RecordingAlerts, ScriptedSender,
 };
-use relay_core::ports::{ClaimStore, SendError};
+use relay_core::phone::{CountryCode, PhoneNumber};
+use relay_core::ports::{ClaimStore, DeliveryLog, SendError};
 
 const NOW: i64 = 1_800_000_000;
 const SID: &str = "SM0123456789abcdef0123456789abcdef";
@@ -80,6 +83,37 @@ impl World {
             sender: &self.sender,
         };
         relay.relay(sms, None, NOW).await
+    }
+
+    async fn status(
+        &self,
+        sid: &MessageSid,
+        status: DeliveryStatus,
+        error_code: Option<u32>,
+    ) -> Result<StatusHandled, RelayError> {
+        let callbacks = StatusCallbacks {
+            settings: &self.settings,
+            dispatchers: &self.dispatchers,
+            claims: &self.log,
+            log: &self.log,
+            deliveries: &self.log,
+            alerts: &self.alerts,
+            sender: &self.sender,
+        };
+        let update = StatusUpdate {
+            sid: sid.clone(),
+            status,
+            error_code,
+        };
+        callbacks.handle(&update, NOW + 5).await
+    }
+
+    /// Relays a driver's text and returns the forwarded message's SID.
+    async fn forwarded(&self) -> MessageSid {
+        match self.relay(&sms("+16195550123", "hi")).await.unwrap() {
+            Handled::Forwarded { forwarded_sid, .. } => forwarded_sid,
+            other => panic!("{other:?}"),
+        }
     }
 
     fn alert_kinds(&self) -> Vec<AlertKind> {
@@ -282,4 +316,160 @@ async fn only_the_holder_of_a_claim_can_finish_or_release_it() {
         ClaimOutcome::Taken(existing) => assert_eq!(existing.state, RecordState::InProgress),
         other => panic!("{other:?}"),
     }
+}
+
+// ---- status callbacks --------------------------------------------------------------
+
+fn number(raw: &str) -> PhoneNumber {
+    PhoneNumber::parse(raw, CountryCode::NANP).unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_delivery_moves_on_to_the_next_tier_once() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let first = world.forwarded().await;
+    assert_eq!(world.sender.sent()[0].to.as_str(), "+18585550100");
+
+    let handled = world
+        .status(&first, DeliveryStatus::Undelivered, Some(30003))
+        .await
+        .unwrap();
+    let StatusHandled::MovedOn {
+        tier,
+        forwarded_sid,
+    } = handled
+    else {
+        panic!("{handled:?}");
+    };
+    assert_eq!(tier, Tier::Backup);
+    let sent = world.sender.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].to.as_str(), "+18583354807");
+    assert_eq!(sent[1].body, sent[0].body, "the same text goes on");
+    let alert = world.alerts.alerts().pop().unwrap();
+    assert_eq!(alert.kind, AlertKind::Cascade);
+    assert_eq!(
+        alert.reason,
+        "primary: delivery failed (Twilio error 30003)"
+    );
+    assert_eq!(alert.message_sid.as_deref(), Some(SID));
+    assert_eq!(alert.routing_decision.as_deref(), Some("backup"));
+    // The failure is recorded against the number it went to.
+    let health = world.log.health(&number("+18585550100")).await.unwrap();
+    assert_eq!(health.last_failure_at, Some(NOW + 5));
+    assert!(!health.is_healthy());
+    let moved = world.log.moves();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].forwarded_sid, forwarded_sid);
+
+    // Redelivered, and the other failure status: never sent on twice.
+    for status in [DeliveryStatus::Undelivered, DeliveryStatus::Failed] {
+        let again = world.status(&first, status, Some(30003)).await.unwrap();
+        assert!(
+            matches!(again, StatusHandled::AlreadyMovedOn | StatusHandled::Stale),
+            "{again:?}"
+        );
+    }
+    assert_eq!(world.sender.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn statuses_never_move_backwards() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let sid = world.forwarded().await;
+    use DeliveryStatus::*;
+    assert_eq!(
+        world.status(&sid, Sent, None).await.unwrap(),
+        StatusHandled::Recorded
+    );
+    assert_eq!(
+        world.status(&sid, Delivered, None).await.unwrap(),
+        StatusHandled::Recorded
+    );
+    assert_eq!(
+        world.status(&sid, Sent, None).await.unwrap(),
+        StatusHandled::Stale
+    );
+    assert_eq!(
+        world.status(&sid, Queued, None).await.unwrap(),
+        StatusHandled::Stale
+    );
+    // A failure after delivery (out of order) is not the final word: nothing moves on.
+    assert_eq!(
+        world.status(&sid, Failed, Some(30008)).await.unwrap(),
+        StatusHandled::Stale
+    );
+    assert_eq!(world.log.delivery_status(sid.as_str()), Some(Delivered));
+    assert_eq!(world.sender.sent().len(), 1);
+    let health = world.log.health(&number("+18585550100")).await.unwrap();
+    assert_eq!(health.last_success_at, Some(NOW + 5));
+    assert!(health.is_healthy());
+}
+
+#[tokio::test]
+async fn the_last_tier_failing_gives_up_with_an_undeliverable_alert() {
+    let mut record = seed();
+    record.available = false;
+    record.backup_dispatcher = None;
+    let world = World::new(record, ScriptedSender::default());
+    let sid = world.forwarded().await;
+    assert_eq!(world.sender.sent()[0].to.as_str(), "+16195550199");
+    let handled = world
+        .status(&sid, DeliveryStatus::Failed, Some(30008))
+        .await
+        .unwrap();
+    assert_eq!(handled, StatusHandled::GaveUp);
+    let alert = world.alerts.alerts().pop().unwrap();
+    assert_eq!(alert.kind, AlertKind::Undeliverable);
+    assert!(
+        alert
+            .reason
+            .contains("tertiary: delivery failed (Twilio error 30008)"),
+        "{}",
+        alert.reason
+    );
+    assert_eq!(world.sender.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_callback_for_a_message_we_did_not_forward_does_nothing() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let unknown = MessageSid::parse("SMffffffffffffffffffffffffffffffff").unwrap();
+    let handled = world
+        .status(&unknown, DeliveryStatus::Failed, Some(30003))
+        .await
+        .unwrap();
+    assert_eq!(handled, StatusHandled::UnknownMessage);
+    assert!(world.sender.tried().is_empty());
+    assert!(world.alerts.alerts().is_empty());
+}
+
+#[tokio::test]
+async fn moving_on_falls_through_refusals_like_the_first_walk() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let sid = world.forwarded().await;
+    // The backup's number is refused for good: the tertiary gets it.
+    let world = World {
+        sender: ScriptedSender::failing_with([refused(21610)]),
+        ..world
+    };
+    let handled = world
+        .status(&sid, DeliveryStatus::Undelivered, Some(30003))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            handled,
+            StatusHandled::MovedOn {
+                tier: Tier::Tertiary,
+                ..
+            }
+        ),
+        "{handled:?}"
+    );
+    let alert = world.alerts.alerts().pop().unwrap();
+    assert_eq!(
+        alert.reason,
+        "primary: delivery failed (Twilio error 30003); backup: Twilio refused the number (21610 refused)"
+    );
 }

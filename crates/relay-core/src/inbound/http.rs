@@ -4,6 +4,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
+use super::status::{StatusCallbacks, StatusUpdate};
 use super::webhook::{InboundSms, Route, Webhook, WebhookError};
 use super::{Handled, Relay, RelayError};
 use crate::api::{
@@ -195,11 +196,20 @@ pub async fn handle(
                 })
             }
             Route::Status => {
-                tracing::info!(
-                    message_sid = hook.param("MessageSid").unwrap_or_default(),
-                    message_status = hook.param("MessageStatus").unwrap_or_default(),
-                    "status callback received"
-                );
+                let Some(update) = StatusUpdate::from_webhook(&hook)? else {
+                    return Ok(None);
+                };
+                let sender = app.twilio.sender(&account, invocation_deadline(&req));
+                let callbacks = StatusCallbacks {
+                    settings: &app.settings,
+                    dispatchers: &app.dispatchers,
+                    claims: &app.log,
+                    log: &app.log,
+                    deliveries: &app.log,
+                    alerts: &app.alerts,
+                    sender: &sender,
+                };
+                callbacks.handle(&update, now).await?;
                 Ok(None)
             }
         }

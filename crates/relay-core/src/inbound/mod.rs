@@ -5,9 +5,10 @@
 //! and alerts ops. [`http`] turns Lambda HTTP events into calls of it.
 
 pub mod http;
+pub mod status;
 pub mod webhook;
 
-use crate::alert::{Alert, AlertKind};
+use crate::alert::{Alert, AlertKind, publish_or_log};
 use crate::cascade::{
     Attempt, CascadePlan, CascadePolicy, SkipReason, Tier, cascade_reason, plan_cascade,
 };
@@ -15,12 +16,13 @@ use crate::claim::{
     CLAIM_LOCK_SECS, ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState,
 };
 use crate::config::InboundSettings;
+use crate::delivery::DeliveryStatus;
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::{PhoneNumber, mask};
 use crate::ports::{
     AlertPublisher, ClaimStore, CommandRecord, DispatcherStore, Finish, ForwardRecord, MessageLog,
-    SendError, SentSms, SmsSender, StoreError,
+    RelayText, SendError, SentSms, SmsSender, StoreError,
 };
 use crate::walk::{Relayed, WalkEnd, walk_tiers};
 use webhook::{Command, InboundSms};
@@ -149,11 +151,16 @@ impl Relay<'_> {
         }
 
         let (body, body_truncated) = forwarded_text(sms);
+        let relay = RelayText {
+            body,
+            media_urls: sms.media_urls.clone(),
+            status_callback,
+        };
         let text = Relayed {
             inbound_sid: &sms.sid,
-            body: &body,
-            media_urls: &sms.media_urls,
-            status_callback: status_callback.as_deref(),
+            body: &relay.body,
+            media_urls: &relay.media_urls,
+            status_callback: relay.status_callback.as_deref(),
         };
         let walk = walk_tiers(self.sender, &plan.targets, text).await;
         match walk.end {
@@ -163,6 +170,7 @@ impl Relay<'_> {
                     to: &target.number,
                     sent,
                     body_truncated,
+                    relay,
                 };
                 Ok(self
                     .finish_forwarded(sms, held, &record, &plan, walk.attempts, delivery, now)
@@ -222,8 +230,9 @@ impl Relay<'_> {
             cascade_reason: reason.clone(),
             forwarded_sid: delivery.sent.sid.clone(),
             forwarded_to: delivery.to.clone(),
-            forwarded_status: delivery.sent.status.clone(),
-            num_media: sms.media_urls.len(),
+            forwarded_status: DeliveryStatus::parse(&delivery.sent.status)
+                .unwrap_or(DeliveryStatus::Queued),
+            relay: delivery.relay,
             body_truncated: delivery.body_truncated,
             attempts,
             received_at: now,
@@ -379,9 +388,7 @@ impl Relay<'_> {
     }
 
     async fn publish(&self, alert: &Alert) {
-        if let Err(e) = self.alerts.publish(alert).await {
-            tracing::error!(alert_type = alert.kind.as_str(), message_sid = ?alert.message_sid, error = %e, "alert could not be published");
-        }
+        publish_or_log(self.alerts, alert).await;
     }
 }
 
@@ -396,9 +403,11 @@ struct Delivery<'a> {
     to: &'a PhoneNumber,
     sent: SentSms,
     body_truncated: bool,
+    relay: RelayText,
 }
 
-fn invalid_numbers(plan: &CascadePlan) -> Vec<String> {
+/// The tiers of `plan` skipped for a number that does not normalise, for alerts.
+pub(crate) fn invalid_numbers(plan: &CascadePlan) -> Vec<String> {
     plan.invalid_numbers()
         .map(|skipped| match &skipped.reason {
             SkipReason::InvalidNumber { raw, .. } => format!("{}: {raw}", skipped.tier),

@@ -1,0 +1,141 @@
+//! Delivery statuses, as Twilio's status callbacks report them, and the order they
+//! come in, so a late or redelivered callback never moves a message backwards.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A message's status, stored as Twilio's lowercase name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Accepted,
+    Scheduled,
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Undelivered,
+    Failed,
+    Read,
+    Canceled,
+    PartiallyDelivered,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 11] = [
+        DeliveryStatus::Accepted,
+        DeliveryStatus::Scheduled,
+        DeliveryStatus::Queued,
+        DeliveryStatus::Sending,
+        DeliveryStatus::Sent,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Undelivered,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Read,
+        DeliveryStatus::Canceled,
+        DeliveryStatus::PartiallyDelivered,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Accepted => "accepted",
+            DeliveryStatus::Scheduled => "scheduled",
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Undelivered => "undelivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Read => "read",
+            DeliveryStatus::Canceled => "canceled",
+            DeliveryStatus::PartiallyDelivered => "partially_delivered",
+        }
+    }
+
+    /// Twilio's name, any case; `None` for a status we do not know.
+    pub fn parse(raw: &str) -> Option<DeliveryStatus> {
+        let raw = raw.trim();
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str().eq_ignore_ascii_case(raw))
+    }
+
+    /// How far along a message is: a status may only replace one of a lower rank.
+    /// Final statuses share a rank, so the first final word stands (`read` is the
+    /// one step after `delivered`).
+    pub fn rank(self) -> u8 {
+        match self {
+            DeliveryStatus::Accepted | DeliveryStatus::Scheduled => 0,
+            DeliveryStatus::Queued => 1,
+            DeliveryStatus::Sending => 2,
+            DeliveryStatus::Sent => 3,
+            DeliveryStatus::Delivered
+            | DeliveryStatus::Undelivered
+            | DeliveryStatus::Failed
+            | DeliveryStatus::Canceled
+            | DeliveryStatus::PartiallyDelivered => 4,
+            DeliveryStatus::Read => 5,
+        }
+    }
+
+    /// The text did not reach the phone: the message moves on to the next tier.
+    pub fn is_failure(self) -> bool {
+        matches!(self, DeliveryStatus::Undelivered | DeliveryStatus::Failed)
+    }
+
+    /// The text reached the phone.
+    pub fn is_delivered(self) -> bool {
+        matches!(self, DeliveryStatus::Delivered | DeliveryStatus::Read)
+    }
+}
+
+impl fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for status in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::parse(status.as_str()), Some(status));
+            assert_eq!(
+                serde_json::to_string(&status).unwrap(),
+                format!("\"{status}\"")
+            );
+        }
+        assert_eq!(
+            DeliveryStatus::parse(" Delivered "),
+            Some(DeliveryStatus::Delivered)
+        );
+        assert_eq!(DeliveryStatus::parse("lost"), None);
+    }
+
+    #[test]
+    fn statuses_only_move_forward() {
+        use DeliveryStatus::*;
+        assert!(Queued.rank() < Sent.rank() && Sent.rank() < Delivered.rank());
+        // `sent` after `delivered` changes nothing; one final word does not replace
+        // another; `read` follows `delivered`.
+        assert!(Sent.rank() < Delivered.rank());
+        assert_eq!(Delivered.rank(), Failed.rank());
+        assert!(Delivered.rank() < Read.rank());
+        assert!(Undelivered.is_failure() && Failed.is_failure() && !Delivered.is_failure());
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_known_status_or_none(raw in "\\PC{0,30}") {
+            if let Some(status) = DeliveryStatus::parse(&raw) {
+                prop_assert!(raw.trim().eq_ignore_ascii_case(status.as_str()));
+            }
+        }
+    }
+}
