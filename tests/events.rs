@@ -221,3 +221,20 @@ async fn inbound_rest_with_its_placeholder_signature_is_refused_with_403() {
     assert!(stack.sent().is_empty(), "{:?}", stack.sent());
     stack.stop().await;
 }
+
+/// `status-delivered.json` and `status-undelivered.json` carry a placeholder
+/// `X-Twilio-Signature`: `403`, nothing sent, no alert.
+#[tokio::test]
+async fn status_callbacks_with_their_placeholder_signature_are_refused_with_403() {
+    let stack = Stack::start("ev-status").await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    for file in ["status-delivered.json", "status-undelivered.json"] {
+        let event = event(file);
+        assert_eq!(event["path"], "/api/v1/sms/status", "{file}");
+        let answer = stack.invoke(event).await;
+        assert_eq!(answer.status, 403, "{file}: {answer:?}");
+    }
+    assert!(stack.sent().is_empty(), "{:?}", stack.sent());
+    assert!(stack.aws.alerts().await.is_empty());
+    stack.stop().await;
+}

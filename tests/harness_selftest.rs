@@ -188,3 +188,104 @@ fn epoch_ms() -> u64 {
         .unwrap()
         .as_millis() as u64
 }
+
+/// `Stack::status_event` turns the sandbox's status callback into the REST event API
+/// Gateway would hand `sms-inbound` for it: the status path, the callback's form, and a
+/// signature valid over the StatusCallback URL; and the function accepts it.
+#[tokio::test]
+async fn status_events_carry_the_sandboxs_signed_callback() {
+    use relay_tests::moto::{TEST_ACCOUNT_SID, TEST_AUTH_TOKEN};
+    use relay_tests::stack::{API_HOST, STAGE, STATUS_PATH, Stack};
+
+    const STATUS_URL: &str =
+        "https://qdn1234567.execute-api.us-east-1.amazonaws.com/prod/api/v1/sms/status";
+    let stack = Stack::start("selftest-status").await;
+    assert_eq!(stack.status_url(), STATUS_URL);
+    let send = |callback: &'static str| {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{TEST_ACCOUNT_SID}/Messages.json",
+            stack.twilio.base_url()
+        );
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .basic_auth(TEST_ACCOUNT_SID, Some(TEST_AUTH_TOKEN))
+                .form(&[
+                    ("To", "+18585550100"),
+                    ("From", "+15005550006"),
+                    ("Body", "hello"),
+                    ("StatusCallback", callback),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+            let message: Value = response.json().await.unwrap();
+            message["sid"].as_str().unwrap().to_owned()
+        }
+    };
+    let sid = send(STATUS_URL).await;
+
+    let callback = stack
+        .twilio
+        .status_callback(&sid, "undelivered", Some(30003))
+        .expect("a callback for a message sent with StatusCallback");
+    let event = stack.status_event(&callback);
+    assert_eq!(event["httpMethod"], "POST");
+    assert_eq!(event["path"], STATUS_PATH);
+    assert_eq!(event["requestContext"]["stage"], STAGE);
+    assert_eq!(event["requestContext"]["path"], "/prod/api/v1/sms/status");
+    assert_eq!(event["headers"]["Host"], API_HOST);
+    assert_eq!(event["headers"]["X-Forwarded-Proto"], "https");
+    assert_eq!(
+        event["headers"]["Content-Type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(event["headers"]["User-Agent"], "TwilioProxy/1.1");
+
+    // The body is the callback's form, parameter for parameter.
+    let body: Vec<(String, String)> =
+        serde_urlencoded::from_str(event["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, callback.params);
+    let param = |name: &str| {
+        body.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(param("MessageSid"), Some(sid.as_str()));
+    assert_eq!(param("SmsSid"), Some(sid.as_str()));
+    assert_eq!(param("MessageStatus"), Some("undelivered"));
+    assert_eq!(param("SmsStatus"), Some("undelivered"));
+    assert_eq!(param("ErrorCode"), Some("30003"));
+    assert_eq!(param("AccountSid"), Some(TEST_ACCOUNT_SID));
+    assert_eq!(param("To"), Some("+18585550100"));
+    assert_eq!(param("From"), Some("+15005550006"));
+    assert_eq!(param("ApiVersion"), Some("2010-04-01"));
+
+    // The signature is Twilio's over the URL API Gateway was called at, by the
+    // harness's own signer, with the account's auth token.
+    let refs: Vec<(&str, &str)> = body.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let signature = relay_tests::twilio_signature(TEST_AUTH_TOKEN, STATUS_URL, &refs);
+    assert_eq!(event["headers"]["X-Twilio-Signature"], signature.as_str());
+    assert_eq!(callback.signature, signature);
+
+    // A StatusCallback elsewhere cannot be passed off as a call to this stack.
+    let elsewhere = send("https://example.com/prod/api/v1/sms/status").await;
+    let stray = stack
+        .twilio
+        .status_callback(&elsewhere, "delivered", None)
+        .unwrap();
+    let refused =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stack.status_event(&stray)));
+    assert!(refused.is_err(), "status_event accepted {}", stray.url);
+
+    // Through the built function: the path is routed and the signature accepted.
+    let answer = stack.fire_status(&sid, "delivered", None).await;
+    assert!(
+        ![403, 404, 405].contains(&answer.status),
+        "{answer:?}\nlogs:\n{}",
+        stack.logs().join("\n")
+    );
+    assert_eq!(stack.sent()[0].status, "delivered");
+    stack.stop().await;
+}

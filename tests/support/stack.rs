@@ -18,6 +18,7 @@ use crate::runtime_api::{Invocation, RuntimeApi};
 pub const API_HOST: &str = "qdn1234567.execute-api.us-east-1.amazonaws.com";
 pub const STAGE: &str = "prod";
 pub const INBOUND_PATH: &str = "/api/v1/sms/inbound";
+pub const STATUS_PATH: &str = "/api/v1/sms/status";
 pub const OUTBOUND_PATH: &str = "/api/v1/sms/outbound";
 /// QDN's public number, the `To` of every driver's text.
 pub const QDN_NUMBER: &str = "+15005550006";
@@ -213,6 +214,63 @@ impl Stack {
         for function in self.functions {
             function.stop().await;
         }
+    }
+
+    /// The URL the relay gives Twilio as `StatusCallback`, and Twilio calls (and signs).
+    pub fn status_url(&self) -> String {
+        format!("https://{API_HOST}/{STAGE}{STATUS_PATH}")
+    }
+
+    /// A status callback as API Gateway (REST) hands it over: `POST` [`STATUS_PATH`] on
+    /// [`API_HOST`], stage [`STAGE`], the callback's form as the body and its signature as
+    /// `X-Twilio-Signature`. Panics unless the callback's URL is [`Stack::status_url`],
+    /// the only URL these events can stand for.
+    pub fn status_event(&self, callback: &twilio_sandbox::StatusCallback) -> Value {
+        let expected = self.status_url();
+        assert_eq!(
+            callback.url, expected,
+            "the message's StatusCallback is not this stack's status endpoint: the event \
+             would claim host {API_HOST}, stage {STAGE}, path {STATUS_PATH}"
+        );
+        let params: Vec<(&str, &str)> = callback
+            .params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        rest_proxy_event(
+            "POST",
+            STATUS_PATH,
+            STAGE,
+            API_HOST,
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("X-Twilio-Signature", &callback.signature),
+                ("User-Agent", "TwilioProxy/1.1"),
+            ],
+            &twilio_form(&params),
+            None,
+        )
+    }
+
+    /// Twilio's status callback for sent message `message_sid` moving to `status` (with
+    /// `error_code`, e.g. 30003 for `undelivered`), built and signed by the sandbox and
+    /// invoked through the Runtime API. Panics if the sandbox has no callback for it (an
+    /// unknown SID, or a message sent without `StatusCallback`).
+    pub async fn fire_status(
+        &self,
+        message_sid: &str,
+        status: &str,
+        error_code: Option<u32>,
+    ) -> HttpAnswer {
+        let Some(callback) = self.twilio.status_callback(message_sid, status, error_code) else {
+            let sent = self.sent();
+            let why = match sent.iter().find(|m| m.sid == message_sid) {
+                Some(_) => "it was sent without a StatusCallback",
+                None => "the sandbox accepted no message with that SID",
+            };
+            panic!("no status callback for {message_sid}: {why}; sent: {sent:?}");
+        };
+        self.invoke(self.status_event(&callback)).await
     }
 }
 

@@ -1,6 +1,6 @@
 //! DynamoDB adapters: the dispatcher state table and the message log.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -23,7 +23,8 @@ use crate::ids::MessageSid;
 use crate::phone::{CountryCode, PhoneNumber};
 use crate::ports::{
     ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog, DispatcherStore, Finish, ForwardRecord,
-    ForwardedMessage, MessageLog, MovedOn, OutboundLog, OutboundRecord, RelayText, StoreError,
+    ForwardedMessage, MessageLog, MovedOn, Observed, OutboundLog, OutboundRecord, ProblemLog,
+    RelayText, StoreError,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -66,6 +67,8 @@ where
 pub struct DynamoDispatcherStore {
     client: Client,
     table: String,
+    /// Items per `Scan` page; `None` is DynamoDB's own (1 MB).
+    scan_page_size: Option<i32>,
 }
 
 impl DynamoDispatcherStore {
@@ -73,7 +76,13 @@ impl DynamoDispatcherStore {
         DynamoDispatcherStore {
             client,
             table: table.into(),
+            scan_page_size: None,
         }
+    }
+
+    pub fn with_scan_page_size(mut self, items: Option<i32>) -> Self {
+        self.scan_page_size = items;
+        self
     }
 
     fn parse(&self, item: Item) -> Result<DispatcherRecord, StoreError> {
@@ -115,6 +124,7 @@ impl DispatcherStore for DynamoDispatcherStore {
                 .scan()
                 .table_name(&self.table)
                 .consistent_read(true)
+                .set_limit(self.scan_page_size)
                 .set_exclusive_start_key(start_key.take())
                 .send()
                 .await
@@ -171,6 +181,42 @@ impl DispatcherStore for DynamoDispatcherStore {
                 .expression_attribute_values(":now", n(now))
         } else {
             request.update_expression("SET on_duty = :on_duty")
+        };
+        condition_held(&self.table, "UpdateItem", request.send().await)
+    }
+
+    #[instrument(level = "debug", skip(self), fields(table = %self.table))]
+    async fn set_health(
+        &self,
+        id: &DispatcherId,
+        seen: &Observed,
+        healthy: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let on_duty_as_seen = match seen.on_duty {
+            Some(_) => "on_duty = :on_duty",
+            None => "attribute_not_exists(on_duty)",
+        };
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("dispatcher_id", s(id.as_str()))
+            .condition_expression(format!(
+                "attribute_exists(dispatcher_id) AND available = :was AND {on_duty_as_seen}"
+            ))
+            .expression_attribute_values(":was", AttributeValue::Bool(seen.available))
+            .expression_attribute_values(":healthy", AttributeValue::Bool(healthy));
+        if let Some(on_duty) = seen.on_duty {
+            request =
+                request.expression_attribute_values(":on_duty", AttributeValue::Bool(on_duty));
+        }
+        request = if healthy {
+            request
+                .update_expression("SET available = :healthy, last_heartbeat = :now")
+                .expression_attribute_values(":now", n(now))
+        } else {
+            request.update_expression("SET available = :healthy")
         };
         condition_held(&self.table, "UpdateItem", request.send().await)
     }
@@ -804,4 +850,43 @@ impl DeliveryLog for DynamoMessageLog {
 
 fn delivery_key(to: &PhoneNumber) -> String {
     format!("delivery#{to}")
+}
+
+const KNOWN_PROBLEMS_KEY: &str = "heartbeat#known_problems";
+
+/// The heartbeat's known problems: one item in the message table.
+#[async_trait]
+impl ProblemLog for DynamoMessageLog {
+    async fn known_problems(&self) -> Result<BTreeSet<String>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("message_sid", s(KNOWN_PROBLEMS_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        Ok(match output.item.as_ref().and_then(|i| i.get("problems")) {
+            Some(AttributeValue::L(values)) => values
+                .iter()
+                .filter_map(|v| v.as_s().ok().cloned())
+                .collect(),
+            _ => BTreeSet::new(),
+        })
+    }
+
+    async fn set_known_problems(&self, problems: &BTreeSet<String>) -> Result<(), StoreError> {
+        let list: Vec<String> = problems.iter().cloned().collect();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("message_sid", s(KNOWN_PROBLEMS_KEY))
+            .item("record_type", s("heartbeat"))
+            .item("problems", strings(&list))
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "PutItem", e))?;
+        Ok(())
+    }
 }

@@ -2,7 +2,7 @@
 //! handlers' logic, with the same semantics (conditional claims, conditional flips).
 //! Only built with the `test-util` feature: never part of a function binary.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -17,8 +17,9 @@ use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::PhoneNumber;
 use crate::ports::{
     AlertError, AlertPublisher, ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog,
-    DispatcherStore, Finish, ForwardRecord, ForwardedMessage, MessageLog, MovedOn, OutboundLog,
-    OutboundRecord, OutgoingSms, RelayText, SendError, SentSms, SmsSender, StoreError,
+    DispatcherStore, Finish, ForwardRecord, ForwardedMessage, MessageLog, MovedOn, Observed,
+    OutboundLog, OutboundRecord, OutgoingSms, ProblemLog, RelayText, SendError, SentSms, SmsSender,
+    StoreError,
 };
 
 #[derive(Debug, Default)]
@@ -91,6 +92,27 @@ impl DispatcherStore for MemoryDispatcherStore {
         Ok(true)
     }
 
+    async fn set_health(
+        &self,
+        id: &DispatcherId,
+        seen: &Observed,
+        healthy: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut items = self.items.lock().unwrap();
+        let Some(record) = items.get_mut(id.as_str()) else {
+            return Ok(false);
+        };
+        if record.available != seen.available || record.on_duty != seen.on_duty {
+            return Ok(false);
+        }
+        record.available = healthy;
+        if healthy {
+            record.last_heartbeat = Some(now);
+        }
+        Ok(true)
+    }
+
     async fn check_in(&self, id: &DispatcherId, now: i64) -> Result<bool, StoreError> {
         let mut items = self.items.lock().unwrap();
         let Some(record) = items.get_mut(id.as_str()) else {
@@ -123,6 +145,7 @@ pub struct MemoryMessageLog {
     relay: Mutex<HashMap<String, RelayText>>,
     deliveries: Mutex<HashMap<String, DeliveryHealth>>,
     moves: Mutex<Vec<MovedOn>>,
+    known_problems: Mutex<BTreeSet<String>>,
 }
 
 impl MemoryMessageLog {
@@ -442,5 +465,17 @@ impl DeliveryLog for MemoryMessageLog {
             .get(to.as_str())
             .copied()
             .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl ProblemLog for MemoryMessageLog {
+    async fn known_problems(&self) -> Result<BTreeSet<String>, StoreError> {
+        Ok(self.known_problems.lock().unwrap().clone())
+    }
+
+    async fn set_known_problems(&self, problems: &BTreeSet<String>) -> Result<(), StoreError> {
+        *self.known_problems.lock().unwrap() = problems.clone();
+        Ok(())
     }
 }

@@ -1,6 +1,8 @@
 //! The narrow interfaces the handlers use, so the DynamoDB, SNS and Twilio adapters
 //! can be swapped for in-memory ones in tests.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 
 use crate::alert::Alert;
@@ -50,6 +52,33 @@ pub trait DispatcherStore: Send + Sync {
     /// A dispatcher's check-in: `last_heartbeat = now`. `Ok(false)` when the item
     /// does not exist.
     async fn check_in(&self, id: &DispatcherId, now: i64) -> Result<bool, StoreError>;
+    /// The heartbeat's verdict: healthy sets `available = true, last_heartbeat = now`,
+    /// unhealthy `available = false`. Only while the item still shows what the
+    /// heartbeat read (`seen`), so a concurrent ON/OFF or inbound flip is never
+    /// overwritten with stale data: `Ok(false)` when it changed meanwhile.
+    async fn set_health(
+        &self,
+        id: &DispatcherId,
+        seen: &Observed,
+        healthy: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What the heartbeat read of a dispatcher item, the condition of its write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    pub available: bool,
+    /// `None`: the attribute is absent.
+    pub on_duty: Option<bool>,
+}
+
+/// Configuration problems the heartbeat has already alerted about, so each is
+/// alerted once, not every five minutes.
+#[async_trait]
+pub trait ProblemLog: Send + Sync {
+    async fn known_problems(&self) -> Result<BTreeSet<String>, StoreError>;
+    async fn set_known_problems(&self, problems: &BTreeSet<String>) -> Result<(), StoreError>;
 }
 
 /// How a claim ends when it is not released.

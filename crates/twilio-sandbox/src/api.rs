@@ -176,7 +176,7 @@ fn message_json(m: &SentMessage) -> Value {
         "date_sent": null,
         "price": null,
         "price_unit": "USD",
-        "error_code": null,
+        "error_code": m.error_code,
         "error_message": null,
         "uri": uri,
         "subresource_uris": { "media": media },

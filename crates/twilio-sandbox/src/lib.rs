@@ -3,7 +3,9 @@
 //! It answers `POST`/`GET` on `/2010-04-01/Accounts/{AccountSid}/Messages…` the way
 //! Twilio does where a client can observe it (Basic auth, validation order, error
 //! codes and shapes, magic test numbers), records what it is sent, and can be told
-//! to misbehave ([`Fault`]). Unauthenticated `/_sandbox/*` endpoints expose the
+//! to misbehave ([`Fault`]). It builds, signed, the status callbacks Twilio would post
+//! about a message ([`Sandbox::status_callback`]) without posting them, so a harness can
+//! deliver them however its function under test is reached. Unauthenticated `/_sandbox/*` endpoints expose the
 //! records and controls over HTTP.
 //!
 //! ```no_run
@@ -16,6 +18,7 @@
 //! ```
 
 mod api;
+mod callback;
 mod control;
 mod error;
 mod state;
@@ -35,6 +38,7 @@ use axum::routing::{get, post};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use callback::{FAILED_ERROR_CODE, StatusCallback, UNDELIVERED_ERROR_CODE, webhook_signature};
 pub use types::{
     Account, DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN, Fault, RecordedRequest, SandboxConfig,
     SentMessage,
@@ -102,6 +106,71 @@ impl Sandbox {
     /// Every Messages POST attempt, accepted or not, with what was answered.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
+    }
+
+    /// Moves accepted message `message_sid` to `status` (`queued`, `sent`, `delivered`,
+    /// `undelivered`, `failed`, ...) with `error_code`, and returns the status callback
+    /// Twilio would post about it: `None` for an unknown SID or a message sent without a
+    /// `StatusCallback` (whose status still changes).
+    ///
+    /// The form is Twilio's for SMS: `ErrorCode` (only when given), `SmsSid`,
+    /// `SmsStatus`, `MessageStatus`, `To`, `From` (or `MessagingServiceSid` for a message
+    /// sent through a Messaging Service), `MessageSid`, `AccountSid`, `ApiVersion`. It is
+    /// signed with the auth token of the first configured account with the message's
+    /// account SID.
+    pub fn status_callback(
+        &self,
+        message_sid: &str,
+        status: &str,
+        error_code: Option<u32>,
+    ) -> Option<StatusCallback> {
+        let message = self.shared.set_status(message_sid, status, error_code)?;
+        let url = message.status_callback.clone()?;
+        let auth_token = &self
+            .shared
+            .accounts
+            .iter()
+            .find(|a| a.account_sid == message.account_sid)
+            .expect("an accepted message's account is configured")
+            .auth_token;
+        let params = callback::callback_params(&message, status, error_code);
+        let signature = webhook_signature(auth_token, &url, &params);
+        Some(StatusCallback {
+            url,
+            params,
+            signature,
+        })
+    }
+
+    /// The status callbacks Twilio posts over a message's life, in order, ending in
+    /// `final_status` (`delivered`, `undelivered` or `failed`), which the message is left
+    /// in. As Twilio does, there is none for the message's initial status: a message
+    /// sent with `From` (created `queued`) gets `sent` then `final_status`; one sent
+    /// through a Messaging Service (created `accepted`) gets `queued` first. A `failed`
+    /// message was never `sent`. `undelivered` and `failed` carry `error_code`, by
+    /// default [`UNDELIVERED_ERROR_CODE`] (30003) and [`FAILED_ERROR_CODE`] (30008).
+    /// Empty for an unknown SID or a message sent without a `StatusCallback`.
+    pub fn status_callbacks_for_life(
+        &self,
+        message_sid: &str,
+        final_status: &str,
+        error_code: Option<u32>,
+    ) -> Vec<StatusCallback> {
+        let Some(message) = self
+            .shared
+            .messages()
+            .into_iter()
+            .find(|m| m.sid == message_sid)
+        else {
+            return Vec::new();
+        };
+        let error_code = error_code.or_else(|| callback::default_error_code(final_status));
+        callback::life_statuses(&message, final_status)
+            .into_iter()
+            .map(|status| (status, None))
+            .chain([(final_status, error_code)])
+            .filter_map(|(status, code)| self.status_callback(message_sid, status, code))
+            .collect()
     }
 
     /// Queues a fault; same as `POST /_sandbox/faults`.

@@ -43,6 +43,21 @@ impl Shared {
             .cloned()
     }
 
+    /// Moves message `sid` (of any account) to `status`, with `error_code`; the message
+    /// as it is now.
+    pub fn set_status(
+        &self,
+        sid: &str,
+        status: &str,
+        error_code: Option<u32>,
+    ) -> Option<SentMessage> {
+        let mut inner = self.lock();
+        let message = inner.messages.iter_mut().find(|m| m.sid == sid)?;
+        status.clone_into(&mut message.status);
+        message.error_code = error_code;
+        Some(message.clone())
+    }
+
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.lock().requests.clone()
     }

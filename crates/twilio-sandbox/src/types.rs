@@ -52,8 +52,12 @@ pub struct SentMessage {
     pub status_callback: Option<String>,
     /// RFC 2822, as Twilio writes it: `Mon, 23 Nov 2026 23:59:26 +0000`.
     pub date_created: String,
-    /// `queued`, or `accepted` when sent through a Messaging Service.
+    /// `queued`, or `accepted` when sent through a Messaging Service; then whatever
+    /// [`Sandbox::status_callback`](crate::Sandbox::status_callback) moved it to.
     pub status: String,
+    /// Twilio's error code for an `undelivered` or `failed` message.
+    #[serde(default)]
+    pub error_code: Option<u32>,
 }
 
 /// One `POST .../Messages.json` attempt, accepted or not.

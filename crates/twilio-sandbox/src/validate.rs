@@ -79,6 +79,7 @@ pub(crate) fn new_message(
             "queued"
         }
         .to_owned(),
+        error_code: None,
     })
 }
 
