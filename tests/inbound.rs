@@ -1328,5 +1328,14 @@ async fn a_failing_state_table_answers_5xx_alerts_and_sends_nothing() {
                 .contains("no-such-table")),
         "{alerts:?}"
     );
+    // Neither the alert nor the answer carries AWS's own error text; the log does.
+    for text in alerts
+        .iter()
+        .map(|a| a.message.to_string())
+        .chain([answer.body.clone()])
+    {
+        assert!(!text.contains("ResourceNotFound"), "{text}");
+    }
+    assert!(stack.logs().iter().any(|l| l.contains("ResourceNotFound")));
     stack.stop().await;
 }

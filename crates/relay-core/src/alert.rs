@@ -22,6 +22,8 @@ pub enum AlertKind {
     DispatcherUnavailable,
     DispatcherAvailable,
     Undeliverable,
+    /// A dispatcher item the relay cannot use as configured (the heartbeat finds it).
+    ConfigurationProblem,
 }
 
 impl AlertKind {
@@ -31,6 +33,7 @@ impl AlertKind {
             AlertKind::DispatcherUnavailable => "dispatcher_unavailable",
             AlertKind::DispatcherAvailable => "dispatcher_available",
             AlertKind::Undeliverable => "undeliverable",
+            AlertKind::ConfigurationProblem => "configuration_problem",
         }
     }
 }
@@ -89,6 +92,9 @@ impl Alert {
             }
             (AlertKind::Undeliverable, _) => {
                 format!("QDN relay: message undeliverable ({})", self.dispatcher_id)
+            }
+            (AlertKind::ConfigurationProblem, _) => {
+                format!("QDN relay: configuration problem ({})", self.dispatcher_id)
             }
         };
         subject

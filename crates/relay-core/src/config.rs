@@ -168,6 +168,45 @@ impl InboundSettings {
     }
 }
 
+/// What `dispatcher-heartbeat` reads.
+#[derive(Debug, Clone)]
+pub struct HeartbeatSettings {
+    pub tables: Tables,
+    pub alert_topic_arn: String,
+    pub primary_dispatcher_id: DispatcherId,
+    pub default_country: CountryCode,
+    /// `SCAN_PAGE_SIZE` (default: DynamoDB's own 1 MB pages): items per `Scan` page.
+    pub scan_page_size: Option<i32>,
+}
+
+impl HeartbeatSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(from_process_env)
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { lookup };
+        let scan_page_size = match env.get("SCAN_PAGE_SIZE") {
+            None => None,
+            Some(_) => Some(env.parsed("SCAN_PAGE_SIZE", "", |raw| {
+                raw.parse::<i32>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| "expected a positive whole number of items".to_string())
+            })?),
+        };
+        Ok(HeartbeatSettings {
+            tables: env.tables(),
+            alert_topic_arn: env.required("ALERT_TOPIC_ARN")?,
+            primary_dispatcher_id: env.parsed("PRIMARY_DISPATCHER_ID", "sergio-main", |raw| {
+                DispatcherId::parse(raw).map_err(|e| e.to_string())
+            })?,
+            default_country: env.country()?,
+            scan_page_size,
+        })
+    }
+}
+
 /// What `sms-outbound` reads.
 #[derive(Debug, Clone)]
 pub struct OutboundSettings {
@@ -280,6 +319,31 @@ mod tests {
             ("PRIMARY_DISPATCHER_ID", "has space"),
         ]);
         assert!(outbound(&with_bad_inbound_only).is_ok());
+    }
+
+    #[test]
+    fn the_heartbeat_reads_its_own_variables() {
+        let h = HeartbeatSettings::from_lookup(lookup(&INBOUND[..1])).unwrap();
+        assert_eq!(h.primary_dispatcher_id.as_str(), "sergio-main");
+        assert_eq!(h.scan_page_size, None);
+        assert_eq!(
+            HeartbeatSettings::from_lookup(lookup(&[]))
+                .unwrap_err()
+                .variable(),
+            "ALERT_TOPIC_ARN"
+        );
+        let mut vars = INBOUND[..1].to_vec();
+        vars.push(("SCAN_PAGE_SIZE", "0"));
+        assert_eq!(
+            HeartbeatSettings::from_lookup(lookup(&vars))
+                .unwrap_err()
+                .variable(),
+            "SCAN_PAGE_SIZE"
+        );
+        vars.pop();
+        vars.push(("SCAN_PAGE_SIZE", "2"));
+        let h = HeartbeatSettings::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(h.scan_page_size, Some(2));
     }
 
     #[test]

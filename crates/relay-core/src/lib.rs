@@ -13,6 +13,7 @@ pub mod config;
 pub mod delivery;
 pub mod dispatcher;
 pub mod dynamo;
+pub mod heartbeat;
 pub mod ids;
 pub mod inbound;
 #[cfg(feature = "test-util")]

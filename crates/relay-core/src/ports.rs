@@ -33,6 +33,24 @@ pub enum StoreError {
     ClaimLost { table: String, key: String },
 }
 
+impl StoreError {
+    /// What failed, without the AWS error's own text: for alerts and answers (the
+    /// full error goes to the log).
+    pub fn summary(&self) -> String {
+        match self {
+            StoreError::Unavailable {
+                table, operation, ..
+            } => format!("DynamoDB {operation} on {table} failed"),
+            StoreError::Malformed { table, key, .. } => {
+                format!("item {key:?} of {table} is malformed")
+            }
+            StoreError::ClaimLost { table, key } => {
+                format!("the claim on {key} in {table} was lost")
+            }
+        }
+    }
+}
+
 #[async_trait]
 pub trait DispatcherStore: Send + Sync {
     async fn get(&self, id: &DispatcherId) -> Result<Option<DispatcherRecord>, StoreError>;

@@ -79,6 +79,7 @@ impl World {
             dispatchers: &self.dispatchers,
             claims: &self.log,
             log: &self.log,
+            deliveries: &self.log,
             alerts: &self.alerts,
             sender: &self.sender,
         };
@@ -472,4 +473,19 @@ async fn moving_on_falls_through_refusals_like_the_first_walk() {
         alert.reason,
         "primary: delivery failed (Twilio error 30003); backup: Twilio refused the number (21610 refused)"
     );
+}
+
+#[tokio::test]
+async fn on_from_a_dispatchers_phone_counts_as_a_delivery_that_worked() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let phone = number("+18585550100");
+    world
+        .log
+        .record_delivery(&phone, false, Some(30003), NOW - 60)
+        .await
+        .unwrap();
+    let handled = world.relay(&sms("+18585550100", "on")).await.unwrap();
+    assert!(matches!(handled, Handled::Command { .. }));
+    let health = world.log.health(&phone).await.unwrap();
+    assert!(health.is_healthy(), "{health:?}");
 }

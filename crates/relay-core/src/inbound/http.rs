@@ -136,8 +136,14 @@ impl ApiError {
     fn into_response(self) -> Response<Body> {
         let status = self.status();
         let body = error_body(self.code(), &self.to_string(), self.field(), None);
-        if status.is_client_error() {
-            tracing::warn!(status = status.as_u16(), error = self.code(), detail = %self, "request refused");
+        match &self {
+            _ if status.is_client_error() => {
+                tracing::warn!(status = status.as_u16(), error = self.code(), detail = %self, "request refused")
+            }
+            ApiError::Relay(e) => {
+                tracing::error!(status = status.as_u16(), error = self.code(), detail = %e.detail(), "request failed")
+            }
+            ApiError::Webhook(_) => {}
         }
         json_response(status, &body.to_string())
     }
@@ -186,6 +192,7 @@ pub async fn handle(
                     dispatchers: &app.dispatchers,
                     claims: &app.log,
                     log: &app.log,
+                    deliveries: &app.log,
                     alerts: &app.alerts,
                     sender: &sender,
                 };

@@ -21,8 +21,8 @@ use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::{PhoneNumber, mask};
 use crate::ports::{
-    AlertPublisher, ClaimStore, CommandRecord, DispatcherStore, Finish, ForwardRecord, MessageLog,
-    RelayText, SendError, SentSms, SmsSender, StoreError,
+    AlertPublisher, ClaimStore, CommandRecord, DeliveryLog, DispatcherStore, Finish, ForwardRecord,
+    MessageLog, RelayText, SendError, SentSms, SmsSender, StoreError,
 };
 use crate::walk::{Relayed, WalkEnd, walk_tiers};
 use webhook::{Command, InboundSms};
@@ -47,7 +47,9 @@ pub enum Handled {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
-    #[error(transparent)]
+    /// Alerts and answers say only this; the AWS error's own text goes to the log
+    /// (`{:?}` of the error, or [`RelayError::detail`]).
+    #[error("{}", .0.summary())]
     Store(#[from] StoreError),
     #[error("primary dispatcher {0} is not in the state table")]
     PrimaryMissing(DispatcherId),
@@ -57,12 +59,23 @@ pub enum RelayError {
     Twilio(SendError),
 }
 
+impl RelayError {
+    /// The full story for the log, AWS's own words included.
+    pub fn detail(&self) -> String {
+        match self {
+            RelayError::Store(e) => e.to_string(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// The inbound relay's dependencies, borrowed for one invocation.
 pub struct Relay<'a> {
     pub settings: &'a InboundSettings,
     pub dispatchers: &'a dyn DispatcherStore,
     pub claims: &'a dyn ClaimStore,
     pub log: &'a dyn MessageLog,
+    pub deliveries: &'a dyn DeliveryLog,
     pub alerts: &'a dyn AlertPublisher,
     pub sender: &'a dyn SmsSender,
 }
@@ -316,6 +329,16 @@ impl Relay<'_> {
                         changed.push(id);
                     }
                 }
+                // A text from their phone proves it works again: an older delivery
+                // failure must not make the heartbeat undo this ON.
+                if on_duty
+                    && !changed.is_empty()
+                    && let Ok(phone) = PhoneNumber::parse(&sms.from, self.settings.default_country)
+                {
+                    self.deliveries
+                        .record_delivery(&phone, true, None, now)
+                        .await?;
+                }
                 Some(match (on_duty, changed.is_empty()) {
                     (_, true) => "QDN relay: this phone has no dispatcher entry, so nothing changed. Ask ops to add it.".to_string(),
                     (true, false) => "QDN relay: you are ON duty. Driver texts come to you.".to_string(),
@@ -375,6 +398,7 @@ impl Relay<'_> {
             message_sid = %sms.sid,
             dispatcher_id = %self.settings.primary_dispatcher_id,
             error = %error,
+            detail = %error.detail(),
             "message could not be forwarded"
         );
         let alert = Alert::new(

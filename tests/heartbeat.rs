@@ -1,0 +1,335 @@
+//! End-to-end: the built `dispatcher-heartbeat` binary under the Lambda Runtime API,
+//! invoked with EventBridge's scheduled event (`events/heartbeat-schedule.json`),
+//! against moto; with `sms-inbound` beside it where a delivery failure is needed.
+
+use std::time::Duration;
+
+use relay_tests::stack::{PRIMARY_PHONE, Stack, seed_dispatcher, unix_now};
+use relay_tests::{FunctionProcess, Invocation, RuntimeApi};
+use serde_json::{Value, json};
+
+fn schedule_event() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../events/heartbeat-schedule.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A heartbeat process of its own, on the stack's AWS fixture.
+struct HeartbeatProcess {
+    runtime: RuntimeApi,
+    function: FunctionProcess,
+}
+
+impl HeartbeatProcess {
+    async fn start(stack: &Stack, extra_env: &[(&str, &str)]) -> Self {
+        let runtime = RuntimeApi::start().await;
+        let mut env = stack.aws.function_env();
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let function = FunctionProcess::spawn("dispatcher-heartbeat", &runtime, &env);
+        HeartbeatProcess { runtime, function }
+    }
+
+    /// One scheduled run; its summary.
+    async fn run(&self) -> Value {
+        match self.runtime.invoke(schedule_event()).await {
+            Invocation::Response(summary) => summary,
+            Invocation::Error(error) => panic!(
+                "heartbeat run failed: {error}\n{}",
+                self.function.logs().join("\n")
+            ),
+        }
+    }
+
+    async fn stop(self) {
+        self.function.stop().await;
+    }
+}
+
+/// An inbound stack (for its fixture and, where needed, sms-inbound) and a heartbeat.
+async fn start(prefix: &str, extra_env: &[(&str, &str)]) -> (Stack, HeartbeatProcess) {
+    let stack = Stack::start(prefix).await;
+    let heartbeat = HeartbeatProcess::start(&stack, extra_env).await;
+    (stack, heartbeat)
+}
+
+async fn alert_types(stack: &Stack) -> Vec<(String, String)> {
+    stack
+        .aws
+        .alerts()
+        .await
+        .into_iter()
+        .map(|a| {
+            (
+                a.message["type"].as_str().unwrap_or_default().to_string(),
+                a.message["dispatcher_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_healthy_dispatcher_is_checked_in_and_the_run_is_summarised() {
+    let (stack, heartbeat) = start("hb-healthy", &[]).await;
+    let mut seed = seed_dispatcher(unix_now());
+    seed["last_heartbeat"] = json!(unix_now() - 900);
+    stack.aws.put_dispatcher(seed).await;
+    let before = unix_now();
+
+    let summary = heartbeat.run().await;
+
+    assert_eq!(summary["seen"], 1, "{summary}");
+    assert_eq!(summary["available"], 1);
+    assert_eq!(summary["changed"], 0);
+    let item = stack.aws.get_dispatcher("sergio-main").await.unwrap();
+    assert_eq!(item["available"], json!(true));
+    assert!(item["last_heartbeat"].as_i64().unwrap() >= before, "{item}");
+    assert!(alert_types(&stack).await.is_empty());
+    let line = heartbeat
+        .function
+        .wait_for_log(|l| l.contains("\"heartbeat run\""), Duration::from_secs(5))
+        .await
+        .expect("one JSON summary line");
+    let line: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["seen"], 1);
+    assert!(line["spans"][0]["requestId"].is_string(), "{line}");
+    heartbeat.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn off_duty_and_back_alert_once_each_and_an_unchanged_run_alerts_nothing() {
+    let (stack, heartbeat) = start("hb-duty", &[]).await;
+    let mut seed = seed_dispatcher(unix_now());
+    seed["on_duty"] = json!(false);
+    let heartbeat_before = seed["last_heartbeat"].clone();
+    stack.aws.put_dispatcher(seed.clone()).await;
+
+    assert_eq!(heartbeat.run().await["changed"], 1);
+    let item = stack.aws.get_dispatcher("sergio-main").await.unwrap();
+    assert_eq!(item["available"], json!(false));
+    assert_eq!(
+        item["last_heartbeat"], heartbeat_before,
+        "untouched when unhealthy"
+    );
+    assert_eq!(
+        alert_types(&stack).await,
+        vec![("dispatcher_unavailable".into(), "sergio-main".into())]
+    );
+
+    assert_eq!(heartbeat.run().await["changed"], 0);
+    assert!(alert_types(&stack).await.is_empty(), "no repeat");
+
+    let mut item = stack.aws.get_dispatcher("sergio-main").await.unwrap();
+    item["on_duty"] = json!(true);
+    stack.aws.put_dispatcher(item).await;
+    assert_eq!(heartbeat.run().await["changed"], 1);
+    assert_eq!(
+        stack.aws.get_dispatcher("sergio-main").await.unwrap()["available"],
+        json!(true)
+    );
+    assert_eq!(
+        alert_types(&stack).await,
+        vec![("dispatcher_available".into(), "sergio-main".into())]
+    );
+    heartbeat.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_delivery_failure_makes_the_dispatcher_unavailable_and_a_later_delivery_available() {
+    let (stack, heartbeat) = start("hb-delivery", &[]).await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    // Two texts reach the primary; the first is never delivered.
+    stack.text_from("+16195550123", "first").await;
+    stack.text_from("+16195550123", "second").await;
+    let to_primary: Vec<String> = stack
+        .sent_to(PRIMARY_PHONE)
+        .into_iter()
+        .map(|m| m.sid)
+        .collect();
+    assert_eq!(to_primary.len(), 2);
+    assert_eq!(
+        stack
+            .fire_status(&to_primary[0], "undelivered", Some(30003))
+            .await
+            .status,
+        200
+    );
+    stack.aws.alerts().await; // the cascade of the first text
+
+    assert_eq!(heartbeat.run().await["changed"], 1);
+    assert_eq!(
+        stack.aws.get_dispatcher("sergio-main").await.unwrap()["available"],
+        json!(false)
+    );
+    assert_eq!(
+        alert_types(&stack).await,
+        vec![("dispatcher_unavailable".into(), "sergio-main".into())]
+    );
+
+    // The second text is delivered after the failure: the phone works again.
+    assert_eq!(
+        stack
+            .fire_status(&to_primary[1], "delivered", None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(heartbeat.run().await["changed"], 1);
+    assert_eq!(
+        stack.aws.get_dispatcher("sergio-main").await.unwrap()["available"],
+        json!(true)
+    );
+    assert_eq!(
+        alert_types(&stack).await,
+        vec![("dispatcher_available".into(), "sergio-main".into())]
+    );
+    heartbeat.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn every_dispatcher_is_seen_across_scan_pages() {
+    let (stack, heartbeat) = start("hb-pages", &[("SCAN_PAGE_SIZE", "2")]).await;
+    for i in 0..5 {
+        let mut item = seed_dispatcher(unix_now());
+        item["dispatcher_id"] = json!(if i == 0 {
+            "sergio-main".to_string()
+        } else {
+            format!("d-{i}")
+        });
+        item["on_duty"] = json!(i % 2 == 0);
+        stack.aws.put_dispatcher(item).await;
+    }
+    let summary = heartbeat.run().await;
+    assert_eq!(summary["seen"], 5, "{summary}");
+    assert_eq!(summary["available"], 3);
+    assert_eq!(summary["changed"], 2);
+    heartbeat.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn configuration_problems_and_unreadable_items_are_alerted_once_and_skipped() {
+    let (stack, heartbeat) = start("hb-problems", &[]).await;
+    let mut broken = seed_dispatcher(unix_now());
+    broken["tertiary_contact"] = json!("call me");
+    stack.aws.put_dispatcher(broken).await;
+    let mut unreadable = seed_dispatcher(unix_now());
+    unreadable["dispatcher_id"] = json!("garbled");
+    unreadable["available"] = json!("yes please");
+    stack.aws.put_dispatcher(unreadable).await;
+
+    let first = heartbeat.run().await;
+    assert_eq!(first["seen"], 2, "{first}");
+    assert_eq!(first["unreadable"], 1);
+    assert_eq!(first["problems"], 2);
+    assert_eq!(first["new_problems"], 2);
+    let alerts = stack.aws.alerts().await;
+    let problems: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a.message["type"] == "configuration_problem")
+        .map(|a| &a.message)
+        .collect();
+    assert_eq!(problems.len(), 2, "{alerts:?}");
+    assert!(
+        problems.iter().all(|p| !p.to_string().contains("call me")),
+        "no raw values"
+    );
+    let second = heartbeat.run().await;
+    assert_eq!(second["new_problems"], 0);
+    assert!(
+        alert_types(&stack).await.is_empty(),
+        "not every five minutes"
+    );
+    // The readable item was still checked in.
+    assert_eq!(
+        stack.aws.get_dispatcher("sergio-main").await.unwrap()["available"],
+        json!(true)
+    );
+    heartbeat.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_primary_is_a_problem_alerted_once() {
+    let (stack, heartbeat) = start("hb-noprimary", &[]).await;
+    let mut other = seed_dispatcher(unix_now());
+    other["dispatcher_id"] = json!("maria-backup");
+    stack.aws.put_dispatcher(other).await;
+    assert_eq!(heartbeat.run().await["new_problems"], 1);
+    assert_eq!(
+        alert_types(&stack).await,
+        vec![("configuration_problem".into(), "sergio-main".into())]
+    );
+    assert_eq!(heartbeat.run().await["new_problems"], 0);
+    heartbeat.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_heartbeats_write_never_overwrites_a_concurrent_change() {
+    // What the run read (available, on duty) is the condition of its write: an OFF
+    // that lands between the read and the write makes the write a no-op.
+    use relay_core::dynamo::DynamoDispatcherStore;
+    use relay_core::ids::DispatcherId;
+    use relay_core::ports::{DispatcherStore, Observed};
+    let stack = Stack::start_function("sms-inbound", "hb-race", 0, &[]).await;
+    let mut seed = seed_dispatcher(unix_now());
+    seed["available"] = json!(false);
+    stack.aws.put_dispatcher(seed).await;
+    let store = DynamoDispatcherStore::new(stack.aws.dynamodb.clone(), &stack.aws.state_table);
+    let id = DispatcherId::parse("sergio-main").unwrap();
+    let seen = Observed {
+        available: false,
+        on_duty: Some(true),
+    };
+    // The dispatcher texts OFF meanwhile.
+    store.set_on_duty(&id, false, unix_now()).await.unwrap();
+    assert!(
+        !store
+            .set_health(&id, &seen, true, unix_now())
+            .await
+            .unwrap()
+    );
+    let item = stack.aws.get_dispatcher("sergio-main").await.unwrap();
+    assert_eq!(item["on_duty"], json!(false));
+    assert_eq!(item["available"], json!(false));
+    // With what is there now, the write goes through.
+    let now_seen = Observed {
+        available: false,
+        on_duty: Some(false),
+    };
+    assert!(
+        store
+            .set_health(&id, &now_seen, false, unix_now())
+            .await
+            .unwrap()
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn missing_configuration_fails_every_run_naming_the_variable() {
+    let stack = Stack::start_function("sms-inbound", "hb-noconfig", 0, &[]).await;
+    let heartbeat = HeartbeatProcess::start(&stack, &[("ALERT_TOPIC_ARN", "")]).await;
+    for _ in 0..2 {
+        match heartbeat.runtime.invoke(schedule_event()).await {
+            Invocation::Error(error) => {
+                assert!(error.to_string().contains("ALERT_TOPIC_ARN"), "{error}")
+            }
+            Invocation::Response(r) => panic!("answered {r}"),
+        }
+    }
+    heartbeat.stop().await;
+    stack.stop().await;
+}
