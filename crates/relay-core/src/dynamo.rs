@@ -531,7 +531,7 @@ impl MessageLog for DynamoMessageLog {
         let mut values = attribute_map(held);
         values.extend(attribute_map([
             (":final", s(RecordState::Command.as_str())),
-            (":command", s(&record.command)),
+            (":command", s(record.command.name())),
             (":ids", AttributeValue::L(ids)),
             (":expires", n(record.expires_at)),
         ]));
@@ -779,7 +779,7 @@ impl OutboundLog for DynamoMessageLog {
             .item("dispatcher_id", s(record.dispatcher_id.as_str()))
             .item("to_number", s(record.to.as_str()))
             .item("job_ref", s(&record.job_ref))
-            .item("delivery_status", s(&record.delivery_status))
+            .item("delivery_status", s(record.delivery_status.as_str()))
             .item("sent_at", n(record.sent_at))
             .item("expires_at", n(record.expires_at))
             .send()

@@ -432,7 +432,7 @@ impl SmsSender for ScriptedSender {
         let sid = MessageSid::parse(&format!("SM{:032x}", sent.len())).expect("valid sid");
         Ok(SentSms {
             sid,
-            status: "queued".into(),
+            status: DeliveryStatus::Queued,
         })
     }
 }

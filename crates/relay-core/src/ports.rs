@@ -11,6 +11,7 @@ use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState
 use crate::delivery::DeliveryStatus;
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
+use crate::inbound::webhook::Command;
 use crate::phone::PhoneNumber;
 
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +158,7 @@ pub struct ForwardRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandRecord {
     pub inbound_sid: MessageSid,
-    pub command: String,
+    pub command: Command,
     pub dispatcher_ids: Vec<DispatcherId>,
     pub received_at: i64,
     pub expires_at: i64,
@@ -282,7 +283,7 @@ pub struct OutboundRecord {
     pub dispatcher_id: DispatcherId,
     pub to: PhoneNumber,
     pub job_ref: String,
-    pub delivery_status: String,
+    pub delivery_status: DeliveryStatus,
     pub sent_at: i64,
     pub expires_at: i64,
 }
@@ -305,7 +306,7 @@ pub struct OutgoingSms {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SentSms {
     pub sid: MessageSid,
-    pub status: String,
+    pub status: DeliveryStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

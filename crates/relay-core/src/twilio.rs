@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tracing::instrument;
 
+use crate::delivery::DeliveryStatus;
 use crate::ids::MessageSid;
 use crate::phone::mask;
 use crate::ports::{OutgoingSms, SendError, SentSms, SmsSender};
@@ -248,7 +249,12 @@ fn parse_created(body: &str) -> Result<SentSms, SendError> {
         .map_err(|e| unknown(format!("accepted but the answer's sid is unusable: {e}")))?;
     Ok(SentSms {
         sid,
-        status: resource.status.unwrap_or_else(|| "queued".into()),
+        // A status we do not know yet is taken as the start of the road.
+        status: resource
+            .status
+            .as_deref()
+            .and_then(DeliveryStatus::parse)
+            .unwrap_or(DeliveryStatus::Queued),
     })
 }
 

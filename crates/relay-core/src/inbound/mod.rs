@@ -16,7 +16,6 @@ use crate::claim::{
     CLAIM_LOCK_SECS, ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState,
 };
 use crate::config::InboundSettings;
-use crate::delivery::DeliveryStatus;
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::{PhoneNumber, mask};
@@ -243,8 +242,7 @@ impl Relay<'_> {
             cascade_reason: reason.clone(),
             forwarded_sid: delivery.sent.sid.clone(),
             forwarded_to: delivery.to.clone(),
-            forwarded_status: DeliveryStatus::parse(&delivery.sent.status)
-                .unwrap_or(DeliveryStatus::Queued),
+            forwarded_status: delivery.sent.status,
             relay: delivery.relay,
             body_truncated: delivery.body_truncated,
             attempts,
@@ -358,7 +356,7 @@ impl Relay<'_> {
         );
         let record = CommandRecord {
             inbound_sid: sms.sid.clone(),
-            command: command.name().to_string(),
+            command: command.clone(),
             dispatcher_ids: changed,
             received_at: now,
             expires_at: now + primary.message_log_ttl_secs() as i64,

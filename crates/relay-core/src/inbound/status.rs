@@ -223,7 +223,7 @@ impl StatusCallbacks<'_> {
                     cascade_reason: reason.clone(),
                     forwarded_sid: sent.sid.clone(),
                     forwarded_to: target.number.clone(),
-                    status: DeliveryStatus::parse(&sent.status).unwrap_or(DeliveryStatus::Queued),
+                    status: sent.status,
                     attempts,
                     at: now,
                     expires_at: forward.expires_at,

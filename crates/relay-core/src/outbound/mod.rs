@@ -125,7 +125,7 @@ impl Accepted {
     pub fn response(&self) -> StoredResponse {
         let body = json!({
             "message_sid": self.sent.sid.as_str(),
-            "status": self.sent.status,
+            "status": self.sent.status.as_str(),
             "to": self.to,
             "body": self.body,
         });
@@ -275,7 +275,7 @@ impl Outbound<'_> {
             dispatcher_id: id.clone(),
             to: request.to.clone(),
             job_ref: request.job_ref.clone(),
-            delivery_status: sent.status.clone(),
+            delivery_status: sent.status,
             sent_at: now,
             expires_at: now + dispatcher.message_log_ttl_secs() as i64,
         };
