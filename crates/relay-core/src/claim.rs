@@ -193,6 +193,20 @@ pub struct ClaimRequest<'a> {
     pub lock_secs: i64,
 }
 
+impl<'a> ClaimRequest<'a> {
+    /// A claim with the standard lock ([`CLAIM_LOCK_SECS`]) and no fingerprint.
+    pub fn new(key: &'a ClaimKey, kind: RecordKind, owner: &'a ClaimOwner, now: i64) -> Self {
+        ClaimRequest {
+            key,
+            kind,
+            owner,
+            fingerprint: None,
+            now,
+            lock_secs: CLAIM_LOCK_SECS,
+        }
+    }
+}
+
 /// An answer stored with an outbound record, replayed to retries of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredResponse {

@@ -298,6 +298,41 @@ impl DynamoMessageLog {
         })
     }
 
+    /// Writes the `record_type = forward` item of a text we sent in one transaction with
+    /// `inbound`, the update that points the inbound item at it.
+    async fn write_forward(
+        &self,
+        inbound: Update,
+        forward: &ForwardItem<'_>,
+    ) -> Result<(), StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item("message_sid", s(forward.sid.as_str()))
+            .item("record_type", s("forward"))
+            .item("inbound_sid", s(forward.inbound_sid.as_str()))
+            .item("routing_decision", s(forward.tier.as_str()))
+            .item("dispatcher_id", s(forward.dispatcher_id.as_str()))
+            .item("to_number", s(forward.to.as_str()))
+            .item("delivery_status", s(forward.status.as_str()))
+            .item("delivery_rank", n(forward.status.rank()))
+            .item("sent_at", n(forward.sent_at))
+            .item("expires_at", n(forward.expires_at));
+        if let Some(failed) = forward.moved_on_from {
+            put = put.item("moved_on_from", s(failed.as_str()));
+        }
+        let put = put
+            .build()
+            .map_err(|e| unavailable(&self.table, "build Put", e))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(inbound).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "TransactWriteItems", e))?;
+        Ok(())
+    }
+
     /// The condition and values that make a write succeed only for the claim's holder.
     fn held_by(owner: &ClaimOwner) -> (&'static str, [(&'static str, AttributeValue); 2]) {
         (
@@ -413,6 +448,20 @@ impl ClaimStore for DynamoMessageLog {
     }
 }
 
+/// What the item of a forwarded text holds.
+struct ForwardItem<'a> {
+    sid: &'a MessageSid,
+    inbound_sid: &'a MessageSid,
+    tier: Tier,
+    dispatcher_id: &'a DispatcherId,
+    to: &'a PhoneNumber,
+    status: DeliveryStatus,
+    sent_at: i64,
+    expires_at: i64,
+    /// The failed text this one replaced, when a delivery was moved on.
+    moved_on_from: Option<&'a MessageSid>,
+}
+
 fn strings(values: &[String]) -> AttributeValue {
     AttributeValue::L(values.iter().map(s).collect())
 }
@@ -492,28 +541,18 @@ impl MessageLog for DynamoMessageLog {
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| unavailable(&self.table, "build Update", e))?;
-        let forward = Put::builder()
-            .table_name(&self.table)
-            .item("message_sid", s(record.forwarded_sid.as_str()))
-            .item("record_type", s("forward"))
-            .item("inbound_sid", s(record.inbound_sid.as_str()))
-            .item("routing_decision", s(record.routing_decision.as_str()))
-            .item("dispatcher_id", s(record.dispatcher_id.as_str()))
-            .item("to_number", s(record.forwarded_to.as_str()))
-            .item("delivery_status", s(record.forwarded_status.as_str()))
-            .item("delivery_rank", n(record.forwarded_status.rank()))
-            .item("sent_at", n(record.forwarded_at))
-            .item("expires_at", n(record.expires_at))
-            .build()
-            .map_err(|e| unavailable(&self.table, "build Put", e))?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(inbound).build())
-            .transact_items(TransactWriteItem::builder().put(forward).build())
-            .send()
-            .await
-            .map_err(|e| unavailable(&self.table, "TransactWriteItems", e))?;
-        Ok(())
+        let forward = ForwardItem {
+            sid: &record.forwarded_sid,
+            inbound_sid: &record.inbound_sid,
+            tier: record.routing_decision,
+            dispatcher_id: &record.dispatcher_id,
+            to: &record.forwarded_to,
+            status: record.forwarded_status,
+            sent_at: record.forwarded_at,
+            expires_at: record.expires_at,
+            moved_on_from: None,
+        };
+        self.write_forward(inbound, &forward).await
     }
 
     #[instrument(level = "debug", skip_all, fields(table = %self.table, message_sid = %record.inbound_sid))]
@@ -741,29 +780,18 @@ impl MessageLog for DynamoMessageLog {
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|e| unavailable(&self.table, "build Update", e))?;
-        let forward = Put::builder()
-            .table_name(&self.table)
-            .item("message_sid", s(moved.forwarded_sid.as_str()))
-            .item("record_type", s("forward"))
-            .item("inbound_sid", s(moved.inbound_sid.as_str()))
-            .item("routing_decision", s(moved.tier.as_str()))
-            .item("dispatcher_id", s(moved.dispatcher_id.as_str()))
-            .item("to_number", s(moved.forwarded_to.as_str()))
-            .item("delivery_status", s(moved.status.as_str()))
-            .item("delivery_rank", n(moved.status.rank()))
-            .item("moved_on_from", s(moved.failed_sid.as_str()))
-            .item("sent_at", n(moved.at))
-            .item("expires_at", n(moved.expires_at))
-            .build()
-            .map_err(|e| unavailable(&self.table, "build Put", e))?;
-        self.client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(inbound).build())
-            .transact_items(TransactWriteItem::builder().put(forward).build())
-            .send()
-            .await
-            .map_err(|e| unavailable(&self.table, "TransactWriteItems", e))?;
-        Ok(())
+        let forward = ForwardItem {
+            sid: &moved.forwarded_sid,
+            inbound_sid: &moved.inbound_sid,
+            tier: moved.tier,
+            dispatcher_id: &moved.dispatcher_id,
+            to: &moved.forwarded_to,
+            status: moved.status,
+            sent_at: moved.at,
+            expires_at: moved.expires_at,
+            moved_on_from: Some(&moved.failed_sid),
+        };
+        self.write_forward(inbound, &forward).await
     }
 }
 

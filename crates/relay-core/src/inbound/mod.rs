@@ -12,9 +12,7 @@ use crate::alert::{Alert, AlertKind, publish_or_log};
 use crate::cascade::{
     Attempt, CascadePlan, CascadePolicy, SkipReason, Tier, cascade_reason, plan_cascade,
 };
-use crate::claim::{
-    CLAIM_LOCK_SECS, ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState,
-};
+use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState};
 use crate::config::InboundSettings;
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
@@ -89,14 +87,7 @@ impl Relay<'_> {
     ) -> Result<Handled, RelayError> {
         let key = ClaimKey::inbound(&sms.sid);
         let owner = ClaimOwner::random();
-        let request = ClaimRequest {
-            key: &key,
-            kind: RecordKind::Inbound,
-            owner: &owner,
-            fingerprint: None,
-            now,
-            lock_secs: CLAIM_LOCK_SECS,
-        };
+        let request = ClaimRequest::new(&key, RecordKind::Inbound, &owner, now);
         match self.claims.claim(&request).await {
             Ok(ClaimOutcome::Acquired) => {}
             Ok(ClaimOutcome::Taken(existing)) => {

@@ -11,9 +11,7 @@ use super::invalid_numbers;
 use super::webhook::{Webhook, WebhookError};
 use crate::alert::{Alert, AlertKind, publish_or_log};
 use crate::cascade::{Attempt, AttemptOutcome, CascadePolicy, Tier, cascade_reason, plan_after};
-use crate::claim::{
-    CLAIM_LOCK_SECS, ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState,
-};
+use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState};
 use crate::config::InboundSettings;
 use crate::delivery::DeliveryStatus;
 use crate::ids::MessageSid;
@@ -153,14 +151,7 @@ impl StatusCallbacks<'_> {
     ) -> Result<StatusHandled, RelayError> {
         let key = ClaimKey::move_on(&forward.sid);
         let owner = ClaimOwner::random();
-        let claim = ClaimRequest {
-            key: &key,
-            kind: RecordKind::MoveOn,
-            owner: &owner,
-            fingerprint: None,
-            now,
-            lock_secs: CLAIM_LOCK_SECS,
-        };
+        let claim = ClaimRequest::new(&key, RecordKind::MoveOn, &owner, now);
         if let ClaimOutcome::Taken(existing) = self.claims.claim(&claim).await? {
             tracing::info!(forwarded_sid = %forward.sid, state = %existing.state, "this failed delivery is already being moved on");
             return Ok(StatusHandled::AlreadyMovedOn);
