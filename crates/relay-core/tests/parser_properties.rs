@@ -233,15 +233,15 @@ proptest! {
 // Dispatcher keywords
 
 proptest! {
-    /// `Command::parse` never panics, and any reference it returns is 1 to 12
-    /// upper-case ASCII letters or digits.
+    /// `Command::parse` never panics, and any word after ACK it returns is 1 to 20
+    /// upper-case ASCII letters, digits or `-`.
     #[test]
     fn command_parse_is_total(text in any::<String>()) {
         if let Some(Command::Ack { reference: Some(reference) }) = Command::parse(&text) {
-            prop_assert!((1..=12).contains(&reference.len()));
+            prop_assert!((1..=20).contains(&reference.len()));
             prop_assert!(reference
                 .chars()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || c == '-'));
         }
     }
 
@@ -250,7 +250,7 @@ proptest! {
     #[test]
     fn keywords_parse_in_any_case_and_spacing(
         keyword in select(&["on", "off", "ack"][..]),
-        reference in proptest::option::of("[a-zA-Z0-9]{1,12}"),
+        reference in proptest::option::of("[a-zA-Z0-9-]{1,20}"),
         flips in case_flips(),
         lead in space(0),
         between in space(1),
@@ -313,8 +313,8 @@ proptest! {
     fn keywords_with_the_wrong_arguments_are_not_commands(
         extra in "[a-zA-Z0-9]{1,8}",
         more in "\\S{1,8}",
-        long_reference in "[a-zA-Z0-9]{13,20}",
-        odd_reference in "[a-zA-Z0-9]{0,5}[!-/:-@\\[-`{-~\u{e9}\u{663}][a-zA-Z0-9]{0,5}",
+        long_reference in "[a-zA-Z0-9-]{21,30}",
+        odd_reference in "[a-zA-Z0-9]{0,5}[!-,./:-@\\[-`{-~\u{e9}\u{663}][a-zA-Z0-9]{0,5}",
         between in space(1),
     ) {
         for text in [

@@ -304,6 +304,9 @@ impl InboundSms {
     }
 }
 
+/// The longest word `ACK` may be followed by and still be a command.
+pub const MAX_ACK_WORD: usize = 20;
+
 /// A keyword a dispatcher texts from their own phone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -325,9 +328,13 @@ impl Command {
             ("ON", None) => Some(Command::On),
             ("OFF", None) => Some(Command::Off),
             ("ACK", None) => Some(Command::Ack { reference: None }),
+            // Any one word a dispatcher might type after ACK (a reference, a job
+            // number): a command, never relayed, known or not.
             ("ACK", Some(reference))
-                if reference.len() <= 12
-                    && reference.chars().all(|c| c.is_ascii_alphanumeric()) =>
+                if reference.len() <= MAX_ACK_WORD
+                    && reference
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-') =>
             {
                 Some(Command::Ack {
                     reference: Some(reference.to_ascii_uppercase()),
@@ -543,6 +550,15 @@ mod tests {
         assert_eq!(Command::parse("on my way"), None);
         assert_eq!(Command::parse("offload at 5"), None);
         assert_eq!(Command::parse("ACK K7Q please"), None);
+        assert_eq!(
+            Command::parse("ack job-1042"),
+            Some(Command::Ack {
+                reference: Some("JOB-1042".into())
+            })
+        );
+        assert!(Command::parse(&format!("ACK {}", "J".repeat(MAX_ACK_WORD))).is_some());
+        assert_eq!(Command::parse(&format!("ACK {}", "J".repeat(21))), None);
+        assert_eq!(Command::parse("ACK job_1042"), None);
         assert_eq!(Command::parse(""), None);
     }
 }
