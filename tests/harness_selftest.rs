@@ -1,6 +1,7 @@
-//! Proves the test harness itself: moto and the fixtures, moto's request lock, the
-//! and the Runtime API emulator (with a fake in-process poller instead of a real
-//! function). Timings are not asserted here: machines are shared and noisy.
+//! Proves the test harness itself: moto and the fixtures (the ack queue and the SQS
+//! events made of its timers too), moto's request lock, and the Runtime API emulator
+//! (with a fake in-process poller instead of a real function). Timings are not
+//! asserted here, beyond a queue delay's lower bound: machines are shared and noisy.
 
 use std::collections::HashSet;
 
@@ -288,4 +289,149 @@ async fn status_events_carry_the_sandboxs_signed_callback() {
     );
     assert_eq!(stack.sent()[0].status, "delivered");
     stack.stop().await;
+}
+
+/// The ack queue: a timer sent with a delay stays out of reach until the delay is over
+/// (moto honours `DelaySeconds`), then arrives with every system attribute, stays in
+/// flight until deleted, and becomes the SQS event `ack-timeout` is handed through the
+/// Runtime API emulator. Acknowledgements stay off unless a test adds `ack_env`.
+#[tokio::test]
+async fn ack_queue_delays_timers_and_turns_them_into_sqs_events() {
+    use aws_lambda_events::event::sqs::SqsEvent;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use relay_tests::moto::ACK_MAX_RECEIVE_COUNT;
+    use relay_tests::sqs_events::{SqsRecordSpec, md5_hex, sqs_event, sqs_event_from_messages};
+    use std::time::{Duration, Instant};
+
+    let aws = AwsFixture::create("selftest-ack").await;
+    assert!(aws.ack_queue_url.ends_with(&format!("/{}-ack", aws.name)));
+    assert!(aws.ack_queue_arn.ends_with(&format!(":{}-ack", aws.name)));
+    assert!(
+        aws.function_env()
+            .iter()
+            .all(|(k, _)| !k.starts_with("ACK_")),
+        "acks are off unless a test turns them on"
+    );
+    assert_eq!(
+        aws.ack_env(2),
+        [
+            ("ACK_QUEUE_URL".to_owned(), aws.ack_queue_url.clone()),
+            ("ACK_TIMEOUT_SECS".to_owned(), "2".to_owned()),
+        ]
+    );
+
+    // Redrive to the dead-letter queue after five receives, as in template.yaml.
+    let attributes = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&aws.ack_queue_url)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .unwrap();
+    let redrive: Value = serde_json::from_str(
+        attributes.attributes().unwrap()[&QueueAttributeName::RedrivePolicy].as_str(),
+    )
+    .unwrap();
+    assert!(
+        redrive["deadLetterTargetArn"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(":{}-ack-dlq", aws.name)),
+        "{redrive}"
+    );
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        ACK_MAX_RECEIVE_COUNT.to_string()
+    );
+    assert!(aws.ack_dlq_url.ends_with(&format!("/{}-ack-dlq", aws.name)));
+
+    assert_eq!(aws.ack_queue_depth().await, (0, 0, 0));
+    let body = json!({
+        "inbound_sid": "SM0123456789abcdef0123456789abcdef",
+        "forwarded_sid": "SMfedcba9876543210fedcba9876543210",
+        "ack_ref": "K7Q",
+        "sent_at": 1795478400,
+    })
+    .to_string();
+    let before_send = Instant::now();
+    let sent = aws
+        .sqs
+        .send_message()
+        .queue_url(&aws.ack_queue_url)
+        .message_body(&body)
+        .delay_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let message_id = sent.message_id().unwrap().to_owned();
+
+    assert!(
+        aws.receive_ack_timers(Duration::ZERO).await.is_empty(),
+        "a delayed timer is not received before its delay is over"
+    );
+    assert_eq!(
+        aws.ack_queue_depth().await,
+        (0, 0, 1),
+        "the timer is delayed"
+    );
+
+    let timers = aws.receive_ack_timers(Duration::from_secs(5)).await;
+    let arrived_after = before_send.elapsed();
+    assert_eq!(timers.len(), 1, "{timers:?}");
+    assert!(
+        arrived_after >= Duration::from_millis(950),
+        "the 1 s delay held: arrived after {arrived_after:?}"
+    );
+    let timer = &timers[0];
+    assert_eq!(timer.message_id(), Some(message_id.as_str()));
+    assert_eq!(timer.body(), Some(body.as_str()));
+    assert_eq!(timer.md5_of_body(), Some(md5_hex(&body).as_str()));
+    assert_eq!(
+        aws.ack_queue_depth().await,
+        (0, 1, 0),
+        "received, not deleted: in flight"
+    );
+
+    let event = sqs_event_from_messages(&aws.ack_queue_arn, &timers);
+    let record = &event["Records"][0];
+    assert_eq!(record["messageId"], message_id.as_str());
+    assert_eq!(record["body"], body.as_str());
+    assert_eq!(record["receiptHandle"], timer.receipt_handle().unwrap());
+    assert_eq!(record["eventSourceARN"], aws.ack_queue_arn.as_str());
+    assert_eq!(record["attributes"]["ApproximateReceiveCount"], "1");
+    // moto's MD5 is the one the builder computes for the same body.
+    let built = sqs_event(&[SqsRecordSpec::new(&aws.ack_queue_arn, body.clone())]);
+    assert_eq!(record["md5OfBody"], built["Records"][0]["md5OfBody"]);
+    let sent_ms: u64 = record["attributes"]["SentTimestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let first_receive_ms: u64 = record["attributes"]["ApproximateFirstReceiveTimestamp"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(first_receive_ms >= sent_ms + 950, "{record}");
+    let parsed: SqsEvent = serde_json::from_value(event.clone()).unwrap();
+    assert_eq!(
+        parsed.records[0].message_id.as_deref(),
+        Some(message_id.as_str())
+    );
+
+    // Handed through the Runtime API emulator as Lambda's event source would, it
+    // reaches the function unchanged.
+    let api = RuntimeApi::start().await;
+    let poller = tokio::spawn(fake_function(api.address(), "ack-timeout", 1));
+    let Invocation::Response(answer) = api.invoke(event.clone()).await else {
+        panic!("expected a response");
+    };
+    assert_eq!(answer["event"], event);
+    poller.await.unwrap();
+
+    // Deleting (what Lambda does after a success) empties the queue.
+    aws.delete_ack_timers(&timers).await;
+    assert_eq!(aws.ack_queue_depth().await, (0, 0, 0));
+    assert!(aws.receive_ack_timers(Duration::ZERO).await.is_empty());
 }

@@ -6,12 +6,14 @@
 //! - [`function`]: spawn a built function binary under that API, capture its logs.
 //! - [`events`]: API Gateway / function-URL events, Twilio signatures, responses.
 //! - [`dynamo_json`]: flat JSON to DynamoDB attribute values and back.
+//! - [`sqs_events`]: the SQS events Lambda's event source hands `ack-timeout`.
 
 pub mod dynamo_json;
 pub mod events;
 pub mod function;
 pub mod moto;
 pub mod runtime_api;
+pub mod sqs_events;
 pub mod stack;
 pub mod tokens;
 
@@ -25,6 +27,7 @@ pub use events::{
 pub use function::{FunctionProcess, binary_path};
 pub use moto::{Alert, AwsFixture, sdk_config};
 pub use runtime_api::{Invocation, RuntimeApi};
+pub use sqs_events::{SqsRecordSpec, sqs_event, sqs_event_from_messages};
 pub use stack::{HttpAnswer, Stack};
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; whether it held.

@@ -24,6 +24,10 @@ pub enum AlertKind {
     Undeliverable,
     /// A dispatcher item the relay cannot use as configured (the heartbeat finds it).
     ConfigurationProblem,
+    /// Nobody acknowledged a text in time: it went to the next tier.
+    AckTimeout,
+    /// Past the last tier, nobody acknowledged the text.
+    Unacknowledged,
 }
 
 impl AlertKind {
@@ -34,6 +38,8 @@ impl AlertKind {
             AlertKind::DispatcherAvailable => "dispatcher_available",
             AlertKind::Undeliverable => "undeliverable",
             AlertKind::ConfigurationProblem => "configuration_problem",
+            AlertKind::AckTimeout => "ack_timeout",
+            AlertKind::Unacknowledged => "unacknowledged",
         }
     }
 }
@@ -95,6 +101,16 @@ impl Alert {
             }
             (AlertKind::ConfigurationProblem, _) => {
                 format!("QDN relay: configuration problem ({})", self.dispatcher_id)
+            }
+            (AlertKind::AckTimeout, Some(tier)) => format!(
+                "QDN relay: not acknowledged, escalated to {tier} ({})",
+                self.dispatcher_id
+            ),
+            (AlertKind::AckTimeout, None) => {
+                format!("QDN relay: not acknowledged ({})", self.dispatcher_id)
+            }
+            (AlertKind::Unacknowledged, _) => {
+                format!("QDN relay: message unacknowledged ({})", self.dispatcher_id)
             }
         };
         subject

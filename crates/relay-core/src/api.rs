@@ -54,7 +54,11 @@ pub fn json_response(status: StatusCode, body: &str) -> Response<Body> {
 
 /// The Lambda invocation's deadline as an `Instant`, from the Runtime API's header.
 pub fn invocation_deadline(req: &Request) -> Option<Instant> {
-    let deadline_ms = req.lambda_context_ref()?.deadline;
+    deadline_from_ms(req.lambda_context_ref()?.deadline)
+}
+
+/// A Lambda deadline (Unix milliseconds, 0 when not given) as an `Instant`.
+pub fn deadline_from_ms(deadline_ms: u64) -> Option<Instant> {
     if deadline_ms == 0 {
         return None; // not given
     }
@@ -64,6 +68,14 @@ pub fn invocation_deadline(req: &Request) -> Option<Instant> {
         .as_millis() as u64;
     let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
     Some(Instant::now() + remaining)
+}
+
+/// Milliseconds since the epoch: the order of events within one second.
+pub fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }
 
 pub fn unix_now() -> i64 {

@@ -100,7 +100,7 @@ pub struct Target {
 }
 
 /// The outcome of [`plan_cascade`]: targets to try in order, and what was skipped.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CascadePlan {
     pub targets: Vec<Target>,
     pub skipped: Vec<SkippedTier>,
@@ -223,6 +223,8 @@ pub enum AttemptOutcome {
     /// Twilio accepted it, then reported it `undelivered` or `failed`; the cascade
     /// moved on.
     DeliveryFailed,
+    /// Nobody acknowledged it in time; the cascade moved on.
+    NotAcknowledged,
 }
 
 /// One try at one tier: the one record of what the cascade did with a message, kept on
@@ -261,6 +263,11 @@ pub fn cascade_reason(plan: &CascadePlan, attempts: &[Attempt], chosen: Option<T
             AttemptOutcome::DeliveryFailed => {
                 format!("{}: delivery failed (Twilio error {code})", a.tier)
             }
+            AttemptOutcome::NotAcknowledged => format!(
+                "{}: {}",
+                a.tier,
+                a.message.as_deref().unwrap_or("not acknowledged")
+            ),
         };
         Some((a.tier, text))
     });

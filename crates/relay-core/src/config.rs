@@ -104,6 +104,69 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// Acknowledgement is on when `ACK_QUEUE_URL` is set.
+    fn ack(&self) -> Result<Option<AckSettings>, ConfigError> {
+        let Some(queue_url) = self.get("ACK_QUEUE_URL") else {
+            return Ok(None);
+        };
+        let queue_url = self.parsed("ACK_QUEUE_URL", "", |_| http_base_url(&queue_url))?;
+        let timeout_secs = self.parsed("ACK_TIMEOUT_SECS", "30", |raw| {
+            raw.parse::<u64>()
+                .ok()
+                .filter(|secs| (1..=900).contains(secs))
+                .ok_or_else(|| "expected 1 to 900 seconds (SQS delays at most 15 minutes)".into())
+        })?;
+        Ok(Some(AckSettings {
+            queue_url,
+            timeout_secs,
+        }))
+    }
+}
+
+/// Acknowledgement: the timer queue and the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckSettings {
+    /// `ACK_QUEUE_URL`.
+    pub queue_url: String,
+    /// `ACK_TIMEOUT_SECS` (default 30).
+    pub timeout_secs: u64,
+}
+
+/// What `ack-timeout` reads: what sending a text on needs, and the acknowledgement
+/// settings (required: the function only exists for them).
+#[derive(Debug, Clone)]
+pub struct AckTimeoutSettings {
+    pub tables: Tables,
+    pub alert_topic_arn: String,
+    pub twilio_secret_id: String,
+    pub twilio_api_base: String,
+    pub default_country: CountryCode,
+    pub secret_cache: SecretCacheSettings,
+    pub ack: AckSettings,
+}
+
+impl AckTimeoutSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(from_process_env)
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { lookup };
+        Ok(AckTimeoutSettings {
+            tables: env.tables(),
+            alert_topic_arn: env.required("ALERT_TOPIC_ARN")?,
+            twilio_secret_id: env.required("TWILIO_SECRET_ID")?,
+            twilio_api_base: env.twilio_api_base()?,
+            default_country: env.country()?,
+            secret_cache: env.secret_cache()?,
+            ack: env.ack()?.ok_or(ConfigError::Missing {
+                name: "ACK_QUEUE_URL",
+            })?,
+        })
+    }
+}
+
 fn from_process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -139,6 +202,8 @@ pub struct InboundSettings {
     pub twilio_api_base: String,
     pub default_country: CountryCode,
     pub secret_cache: SecretCacheSettings,
+    /// On when `ACK_QUEUE_URL` is set.
+    pub ack: Option<AckSettings>,
 }
 
 impl InboundSettings {
@@ -164,6 +229,7 @@ impl InboundSettings {
             twilio_api_base: env.twilio_api_base()?,
             default_country: env.country()?,
             secret_cache: env.secret_cache()?,
+            ack: env.ack()?,
         })
     }
 }
@@ -344,6 +410,22 @@ mod tests {
         vars.push(("SCAN_PAGE_SIZE", "2"));
         let h = HeartbeatSettings::from_lookup(lookup(&vars)).unwrap();
         assert_eq!(h.scan_page_size, Some(2));
+    }
+
+    #[test]
+    fn acknowledgement_is_on_with_a_queue() {
+        assert_eq!(inbound(&INBOUND).unwrap().ack, None);
+        let mut vars = INBOUND.to_vec();
+        vars.push((
+            "ACK_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/qdn-ack",
+        ));
+        let ack = inbound(&vars).unwrap().ack.unwrap();
+        assert_eq!(ack.timeout_secs, 30);
+        vars.push(("ACK_TIMEOUT_SECS", "901"));
+        assert_eq!(inbound(&vars).unwrap_err().variable(), "ACK_TIMEOUT_SECS");
+        let timeout = AckTimeoutSettings::from_lookup(lookup(&INBOUND)).unwrap_err();
+        assert_eq!(timeout.variable(), "ACK_QUEUE_URL");
     }
 
     #[test]

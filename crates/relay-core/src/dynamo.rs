@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 use tracing::instrument;
 
+use crate::ack::{AckRef, AckState};
 use crate::cascade::Tier;
 use crate::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState, StoredResponse,
@@ -22,9 +23,9 @@ use crate::ids::DispatcherId;
 use crate::ids::MessageSid;
 use crate::phone::{CountryCode, PhoneNumber};
 use crate::ports::{
-    ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog, DispatcherStore, Finish, ForwardRecord,
-    ForwardedMessage, MessageLog, MovedOn, Observed, OutboundLog, OutboundRecord, ProblemLog,
-    RelayText, StoreError,
+    AckStore, ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog, DispatcherStore, Finish,
+    ForwardRecord, ForwardedMessage, MessageLog, MovedOn, Observed, OutboundLog, OutboundRecord,
+    ProblemLog, RelayText, StoreError,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -917,4 +918,230 @@ impl ProblemLog for DynamoMessageLog {
             .map_err(|e| unavailable(&self.table, "PutItem", e))?;
         Ok(())
     }
+}
+
+/// Acknowledgements: the state on the inbound item (`ack_state`, `ack_ref`, `ack_to`),
+/// one `ackref#<REF>` item per reference in use, and one `ackphone#<E.164>` item per
+/// phone with an `open_<REF> = <sent at>` attribute per text awaiting its ACK.
+#[async_trait]
+impl AckStore for DynamoMessageLog {
+    async fn reserve_ref(
+        &self,
+        reference: &AckRef,
+        sid: &MessageSid,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("message_sid", s(ref_key(reference)))
+            .item("record_type", s("ack_ref"))
+            .item("inbound_sid", s(sid.as_str()))
+            .item("state", s("open"))
+            .item("expires_at", n(expires_at))
+            .condition_expression(
+                "attribute_not_exists(message_sid) OR #state = :closed OR expires_at < :now",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":closed", s("closed"))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        condition_held(&self.table, "PutItem", result)
+    }
+
+    async fn await_ack(
+        &self,
+        sid: &MessageSid,
+        reference: &AckRef,
+        to: &PhoneNumber,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(sid.as_str()))
+            .update_expression("SET ack_state = :awaiting, ack_ref = :ref, ack_to = :to")
+            .expression_attribute_values(":awaiting", s(AckState::Awaiting.as_str()))
+            .expression_attribute_values(":ref", s(reference.as_str()))
+            .expression_attribute_values(":to", s(to.as_str()))
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(phone_key(to)))
+            .update_expression("SET #open = :at, record_type = :type")
+            .expression_attribute_names("#open", open_attribute(reference))
+            .expression_attribute_values(":at", n(at))
+            .expression_attribute_values(":type", s("ack_phone"))
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn find_ref(
+        &self,
+        reference: &AckRef,
+        now: i64,
+    ) -> Result<Option<MessageSid>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("message_sid", s(ref_key(reference)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        Ok(output.item.and_then(|item| {
+            let open = text(&item, "state").as_deref() == Some("open")
+                && number(&item, "expires_at").is_none_or(|at| at >= now);
+            open.then(|| text(&item, "inbound_sid"))
+                .flatten()
+                .and_then(|sid| MessageSid::parse(&sid).ok())
+        }))
+    }
+
+    async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<AckRef>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("message_sid", s(phone_key(phone)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        Ok(item
+            .iter()
+            .filter_map(|(name, value)| {
+                let reference = AckRef::parse(name.strip_prefix("open_")?)?;
+                let at: i64 = value.as_n().ok()?.parse().ok()?;
+                Some((at, reference))
+            })
+            .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())))
+            .map(|(_, reference)| reference))
+    }
+
+    async fn acknowledge(
+        &self,
+        sid: &MessageSid,
+        reference: &AckRef,
+        from: &PhoneNumber,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(sid.as_str()))
+            .update_expression("SET ack_state = :acknowledged, acknowledged_at = :at")
+            .condition_expression("ack_state = :awaiting AND ack_ref = :ref AND ack_to = :from")
+            .expression_attribute_values(":acknowledged", s(AckState::Acknowledged.as_str()))
+            .expression_attribute_values(":awaiting", s(AckState::Awaiting.as_str()))
+            .expression_attribute_values(":ref", s(reference.as_str()))
+            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        condition_held(&self.table, "UpdateItem", result)
+    }
+
+    async fn begin_escalation(
+        &self,
+        sid: &MessageSid,
+        forwarded_sid: &MessageSid,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(sid.as_str()))
+            .update_expression("SET ack_state = :escalating, escalated_at = :at")
+            // `escalating` too: a timer whose first try failed before sending is retried.
+            .condition_expression(
+                "(ack_state = :awaiting OR ack_state = :escalating) AND forwarded_sid = :fsid",
+            )
+            .expression_attribute_values(":escalating", s(AckState::Escalating.as_str()))
+            .expression_attribute_values(":awaiting", s(AckState::Awaiting.as_str()))
+            .expression_attribute_values(":fsid", s(forwarded_sid.as_str()))
+            .expression_attribute_values(":at", n(at))
+            .send()
+            .await;
+        condition_held(&self.table, "UpdateItem", result)
+    }
+
+    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<AckRef>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("message_sid", s(sid.as_str()))
+            .consistent_read(true)
+            .projection_expression("ack_ref")
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        Ok(output
+            .item
+            .and_then(|item| text(&item, "ack_ref"))
+            .and_then(|raw| AckRef::parse(&raw)))
+    }
+
+    async fn set_ack_state(&self, sid: &MessageSid, state: AckState) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(sid.as_str()))
+            .update_expression("SET ack_state = :state")
+            .expression_attribute_values(":state", s(state.as_str()))
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn close_ref(&self, reference: &AckRef, phone: &PhoneNumber) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(ref_key(reference)))
+            .update_expression("SET #state = :closed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":closed", s("closed"))
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(phone_key(phone)))
+            .update_expression("REMOVE #open")
+            .expression_attribute_names("#open", open_attribute(reference))
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
+        Ok(())
+    }
+}
+
+fn ref_key(reference: &AckRef) -> String {
+    format!("ackref#{reference}")
+}
+
+fn phone_key(phone: &PhoneNumber) -> String {
+    format!("ackphone#{phone}")
+}
+
+fn open_attribute(reference: &AckRef) -> String {
+    format!("open_{reference}")
 }

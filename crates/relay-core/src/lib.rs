@@ -4,6 +4,8 @@
 //! signatures, configuration) sit beside narrow ports (`ports`) and their AWS and
 //! Twilio adapters. The Lambda binaries in `functions/` only wire these together.
 
+pub mod ack;
+pub mod ack_timeout;
 pub mod alert;
 pub mod api;
 pub mod auth;
@@ -24,6 +26,7 @@ pub mod ports;
 pub mod secrets;
 pub mod signature;
 pub mod sns;
+pub mod sqs;
 pub mod telemetry;
 pub mod twilio;
 pub mod walk;

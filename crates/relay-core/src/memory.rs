@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::ack::{AckRef, AckState, AckTimer};
 use crate::alert::Alert;
 use crate::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState, StoredResponse,
@@ -16,10 +17,10 @@ use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    AlertError, AlertPublisher, ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog,
+    AckStore, AlertError, AlertPublisher, ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog,
     DispatcherStore, Finish, ForwardRecord, ForwardedMessage, MessageLog, MovedOn, Observed,
     OutboundLog, OutboundRecord, OutgoingSms, ProblemLog, RelayText, SendError, SentSms, SmsSender,
-    StoreError,
+    StoreError, TimerError, TimerQueue,
 };
 
 #[derive(Debug, Default)]
@@ -476,6 +477,193 @@ impl ProblemLog for MemoryMessageLog {
 
     async fn set_known_problems(&self, problems: &BTreeSet<String>) -> Result<(), StoreError> {
         *self.known_problems.lock().unwrap() = problems.clone();
+        Ok(())
+    }
+}
+
+/// Acknowledgement records, in memory.
+#[derive(Debug, Default)]
+pub struct MemoryAcks {
+    /// Reference → (inbound SID, open, expires at).
+    refs: Mutex<HashMap<String, (MessageSid, bool, i64)>>,
+    /// Inbound SID → (state, reference, phone).
+    messages: Mutex<HashMap<String, (AckState, AckRef, PhoneNumber)>>,
+    /// Phone → open references with the time they were sent.
+    open: Mutex<HashMap<String, Vec<(i64, AckRef)>>>,
+    /// Inbound SID → its current forwarded text (tests set it, as the message log does).
+    current: Mutex<HashMap<String, MessageSid>>,
+}
+
+impl MemoryAcks {
+    pub fn state(&self, sid: &str) -> Option<AckState> {
+        self.messages
+            .lock()
+            .unwrap()
+            .get(sid)
+            .map(|(state, _, _)| *state)
+    }
+
+    /// What the message log's `forwarded_sid` would say for `sid`.
+    pub fn set_current(&self, sid: &MessageSid, forwarded_sid: &MessageSid) {
+        self.current
+            .lock()
+            .unwrap()
+            .insert(sid.as_str().to_string(), forwarded_sid.clone());
+    }
+}
+
+#[async_trait]
+impl AckStore for MemoryAcks {
+    async fn reserve_ref(
+        &self,
+        reference: &AckRef,
+        sid: &MessageSid,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut refs = self.refs.lock().unwrap();
+        if let Some((_, open, expires)) = refs.get(reference.as_str())
+            && *open
+            && *expires >= now
+        {
+            return Ok(false);
+        }
+        refs.insert(
+            reference.as_str().to_string(),
+            (sid.clone(), true, expires_at),
+        );
+        Ok(true)
+    }
+
+    async fn await_ack(
+        &self,
+        sid: &MessageSid,
+        reference: &AckRef,
+        to: &PhoneNumber,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        self.messages.lock().unwrap().insert(
+            sid.as_str().to_string(),
+            (AckState::Awaiting, reference.clone(), to.clone()),
+        );
+        self.open
+            .lock()
+            .unwrap()
+            .entry(to.as_str().to_string())
+            .or_default()
+            .push((at, reference.clone()));
+        Ok(())
+    }
+
+    async fn find_ref(
+        &self,
+        reference: &AckRef,
+        now: i64,
+    ) -> Result<Option<MessageSid>, StoreError> {
+        Ok(self
+            .refs
+            .lock()
+            .unwrap()
+            .get(reference.as_str())
+            .filter(|(_, open, expires)| *open && *expires >= now)
+            .map(|(sid, _, _)| sid.clone()))
+    }
+
+    async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<AckRef>, StoreError> {
+        Ok(self
+            .open
+            .lock()
+            .unwrap()
+            .get(phone.as_str())
+            .and_then(|open| open.iter().min_by_key(|(at, _)| *at))
+            .map(|(_, reference)| reference.clone()))
+    }
+
+    async fn acknowledge(
+        &self,
+        sid: &MessageSid,
+        reference: &AckRef,
+        from: &PhoneNumber,
+        _at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut messages = self.messages.lock().unwrap();
+        match messages.get_mut(sid.as_str()) {
+            Some((state, current, to))
+                if *state == AckState::Awaiting && current == reference && to == from =>
+            {
+                *state = AckState::Acknowledged;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn begin_escalation(
+        &self,
+        sid: &MessageSid,
+        forwarded_sid: &MessageSid,
+        _at: i64,
+    ) -> Result<bool, StoreError> {
+        let current = self.current.lock().unwrap().get(sid.as_str()).cloned();
+        let mut messages = self.messages.lock().unwrap();
+        match messages.get_mut(sid.as_str()) {
+            Some((state, _, _))
+                if matches!(state, AckState::Awaiting | AckState::Escalating)
+                    && current.as_ref() == Some(forwarded_sid) =>
+            {
+                *state = AckState::Escalating;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<AckRef>, StoreError> {
+        Ok(self
+            .messages
+            .lock()
+            .unwrap()
+            .get(sid.as_str())
+            .map(|(_, reference, _)| reference.clone()))
+    }
+
+    async fn set_ack_state(&self, sid: &MessageSid, state: AckState) -> Result<(), StoreError> {
+        if let Some(entry) = self.messages.lock().unwrap().get_mut(sid.as_str()) {
+            entry.0 = state;
+        }
+        Ok(())
+    }
+
+    async fn close_ref(&self, reference: &AckRef, phone: &PhoneNumber) -> Result<(), StoreError> {
+        if let Some(entry) = self.refs.lock().unwrap().get_mut(reference.as_str()) {
+            entry.1 = false;
+        }
+        if let Some(open) = self.open.lock().unwrap().get_mut(phone.as_str()) {
+            open.retain(|(_, r)| r != reference);
+        }
+        Ok(())
+    }
+}
+
+/// Timers, recorded instead of queued.
+#[derive(Debug, Default)]
+pub struct RecordingTimers {
+    timers: Mutex<Vec<(AckTimer, u64)>>,
+}
+
+impl RecordingTimers {
+    pub fn timers(&self) -> Vec<(AckTimer, u64)> {
+        self.timers.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl TimerQueue for RecordingTimers {
+    async fn schedule(&self, timer: &AckTimer, delay_secs: u64) -> Result<(), TimerError> {
+        self.timers
+            .lock()
+            .unwrap()
+            .push((timer.clone(), delay_secs));
         Ok(())
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
+use crate::ack::{AckRef, AckState, AckTimer};
 use crate::alert::Alert;
 use crate::cascade::{Attempt, Tier};
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState, StoredResponse};
@@ -347,4 +348,69 @@ pub struct AlertError {
 #[async_trait]
 pub trait AlertPublisher: Send + Sync {
     async fn publish(&self, alert: &Alert) -> Result<(), AlertError>;
+}
+
+/// Acknowledgement records on the message log (see [`crate::ack`]).
+#[async_trait]
+pub trait AckStore: Send + Sync {
+    /// Reserves `reference` for inbound message `sid` until `expires_at`; `Ok(false)`
+    /// when a message still open holds it (pick another).
+    async fn reserve_ref(
+        &self,
+        reference: &AckRef,
+        sid: &MessageSid,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Message `sid`'s current text, sent to `to` at `at_ms` (Unix milliseconds), now
+    /// awaits `ACK <reference>`.
+    async fn await_ack(
+        &self,
+        sid: &MessageSid,
+        reference: &AckRef,
+        to: &PhoneNumber,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    /// The open message `reference` names.
+    async fn find_ref(
+        &self,
+        reference: &AckRef,
+        now: i64,
+    ) -> Result<Option<MessageSid>, StoreError>;
+    /// The oldest reference still open on a text sent to `phone`.
+    async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<AckRef>, StoreError>;
+    /// `awaiting` → `acknowledged`, only while `reference` is the message's current
+    /// one and `from` is the phone it went to.
+    async fn acknowledge(
+        &self,
+        sid: &MessageSid,
+        reference: &AckRef,
+        from: &PhoneNumber,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// `awaiting` (or a retried `escalating`) → `escalating`, only while the message's
+    /// current text is `forwarded_sid`: an ACK and a timer racing, one wins (copies of
+    /// one timer are then kept to one by the move-on claim).
+    async fn begin_escalation(
+        &self,
+        sid: &MessageSid,
+        forwarded_sid: &MessageSid,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// The reference of message `sid`'s current text, if it has one.
+    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<AckRef>, StoreError>;
+    /// Sets the message's acknowledgement state (`unacknowledged` past the last tier).
+    async fn set_ack_state(&self, sid: &MessageSid, state: AckState) -> Result<(), StoreError>;
+    /// Frees `reference` and drops it from `phone`'s open ones.
+    async fn close_ref(&self, reference: &AckRef, phone: &PhoneNumber) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("scheduling the acknowledgement timer failed: {0}")]
+pub struct TimerError(pub String);
+
+/// Where acknowledgement timers wait (an SQS queue with a delay).
+#[async_trait]
+pub trait TimerQueue: Send + Sync {
+    async fn schedule(&self, timer: &AckTimer, delay_secs: u64) -> Result<(), TimerError>;
 }

@@ -562,7 +562,7 @@ proptest! {
             .media_urls
             .iter()
             .all(|u| u.starts_with("https://") || u.starts_with("http://")));
-        let (text, truncated) = forwarded_text(&sms);
+        let (text, truncated) = forwarded_text(&sms, 0);
         prop_assert!(text.chars().count() <= TWILIO_MAX_CHARS);
         if !truncated {
             let head = format!("QDN driver {}: ", sms.from);

@@ -82,6 +82,7 @@ impl World {
             deliveries: &self.log,
             alerts: &self.alerts,
             sender: &self.sender,
+            acks: None,
         };
         relay.relay(sms, None, NOW).await
     }
@@ -100,6 +101,7 @@ impl World {
             deliveries: &self.log,
             alerts: &self.alerts,
             sender: &self.sender,
+            acks: None,
         };
         let update = StatusUpdate {
             sid: sid.clone(),

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
     TimeToLiveSpecification,
 };
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
 
 use crate::dynamo_json::{from_item, to_attribute, to_item};
@@ -21,6 +21,8 @@ pub const TEST_AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
 pub const TEST_FROM_NUMBER: &str = "+15005550006";
 /// The HS256 key stored in the fixture's JWT secret.
 pub const TEST_JWT_KEY: &str = "test-jwt-signing-key-0123456789abcdef";
+/// `maxReceiveCount` of the ack queue's redrive policy (as in `template.yaml`).
+pub const ACK_MAX_RECEIVE_COUNT: u32 = 5;
 
 /// One SNS alert as a subscriber receives it (the SNS envelope, not raw delivery).
 #[derive(Debug, Clone)]
@@ -47,6 +49,13 @@ pub struct AwsFixture {
     pub topic_arn: String,
     /// An SQS queue subscribed to `topic_arn`; read it with [`AwsFixture::alerts`].
     pub alert_queue_url: String,
+    /// The acknowledgement timers' queue, `<name>-ack`, redriving to `ack_dlq_url`
+    /// after [`ACK_MAX_RECEIVE_COUNT`] receives. Functions see it only through
+    /// [`AwsFixture::ack_env`]; read it with [`AwsFixture::receive_ack_timers`].
+    pub ack_queue_url: String,
+    pub ack_queue_arn: String,
+    /// The ack queue's dead-letter queue, `<name>-ack-dlq`.
+    pub ack_dlq_url: String,
     /// Holds `{"account_sid", "auth_token", "from_number"}` from the `TEST_*` constants.
     pub twilio_secret_id: String,
     /// Holds [`TEST_JWT_KEY`].
@@ -71,6 +80,9 @@ impl AwsFixture {
             name,
             topic_arn: String::new(),
             alert_queue_url: String::new(),
+            ack_queue_url: String::new(),
+            ack_queue_arn: String::new(),
+            ack_dlq_url: String::new(),
             twilio_secret_id: String::new(),
             jwt_secret_id: String::new(),
         };
@@ -84,6 +96,7 @@ impl AwsFixture {
             .enable_ttl(&fixture.message_table, "expires_at")
             .await;
         fixture.create_alert_topic().await;
+        fixture.create_ack_queue().await;
         let twilio = json!({
             "account_sid": TEST_ACCOUNT_SID,
             "auth_token": TEST_AUTH_TOKEN,
@@ -95,7 +108,8 @@ impl AwsFixture {
     }
 
     /// The environment a function needs to use these resources (add `TWILIO_API_BASE`
-    /// and the like yourself).
+    /// and the like yourself). Acknowledgements stay off: add [`AwsFixture::ack_env`]
+    /// to turn them on.
     pub fn function_env(&self) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT_URL", &self.endpoint),
@@ -108,6 +122,93 @@ impl AwsFixture {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.clone()))
         .collect()
+    }
+
+    /// `ACK_QUEUE_URL` (the ack queue) and `ACK_TIMEOUT_SECS`: with these, a function
+    /// schedules an acknowledgement timer for every relayed text.
+    pub fn ack_env(&self, timeout_secs: u64) -> Vec<(String, String)> {
+        vec![
+            ("ACK_QUEUE_URL".to_owned(), self.ack_queue_url.clone()),
+            ("ACK_TIMEOUT_SECS".to_owned(), timeout_secs.to_string()),
+        ]
+    }
+
+    /// Receives from the ack queue as Lambda's SQS event source does (up to 10
+    /// messages, every system attribute, visibility timeout 30 s), polling every 50 ms
+    /// until at least one message arrives or `wait` passes; what arrived (empty if
+    /// nothing did). A delayed timer arrives only once its delay is over.
+    ///
+    /// Nothing is deleted: the messages stay in flight, and come back after the
+    /// visibility timeout, unless the test deletes them with
+    /// [`AwsFixture::delete_ack_timers`] (as Lambda does when `ack-timeout` succeeds and
+    /// does not name them in `batchItemFailures`). Turn them into the event with
+    /// [`crate::sqs_events::sqs_event_from_messages`] and `ack_queue_arn`.
+    pub async fn receive_ack_timers(&self, wait: Duration) -> Vec<Message> {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.ack_queue_url)
+                .max_number_of_messages(10)
+                .visibility_timeout(30)
+                .wait_time_seconds(0) // a long poll would hold moto's global lock
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .expect("receive ack timers");
+            let messages = out.messages.unwrap_or_default();
+            if !messages.is_empty() || tokio::time::Instant::now() >= until {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Deletes received timers by their receipt handles: what Lambda does with the
+    /// records of a batch that `ack-timeout` did not report as failures.
+    pub async fn delete_ack_timers(&self, messages: &[Message]) {
+        for message in messages {
+            let handle = message.receipt_handle().expect("a received message");
+            self.sqs
+                .delete_message()
+                .queue_url(&self.ack_queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .expect("delete ack timer");
+        }
+    }
+
+    /// The ack queue's `(ApproximateNumberOfMessages, ...NotVisible, ...Delayed)`:
+    /// timers ready to receive, received but not deleted (in flight), and still in their
+    /// delay. A timer just scheduled with `ACK_TIMEOUT_SECS` shows as `(0, 0, 1)`.
+    pub async fn ack_queue_depth(&self) -> (u64, u64, u64) {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.ack_queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .expect("ack queue attributes");
+        let attributes = out.attributes.unwrap_or_default();
+        let count = |name: QueueAttributeName| -> u64 {
+            let value = attributes
+                .get(&name)
+                .unwrap_or_else(|| panic!("no {name} in {attributes:?}"));
+            value
+                .parse()
+                .unwrap_or_else(|e| panic!("{name} = {value:?}: {e}"))
+        };
+        (
+            count(QueueAttributeName::ApproximateNumberOfMessages),
+            count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        )
     }
 
     /// Creates secret `<name>-<name_suffix>` and returns its ARN.
@@ -283,19 +384,7 @@ impl AwsFixture {
             .await
             .expect("create queue");
         self.alert_queue_url = queue.queue_url().expect("queue URL").to_owned();
-        let attributes = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&self.alert_queue_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue attributes");
-        let queue_arn = attributes
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .expect("queue ARN")
-            .clone();
+        let queue_arn = self.queue_arn(&self.alert_queue_url).await;
 
         self.sns
             .subscribe()
@@ -305,6 +394,51 @@ impl AwsFixture {
             .send()
             .await
             .expect("subscribe queue to topic");
+    }
+
+    /// The ack queue `<name>-ack` and its dead-letter queue `<name>-ack-dlq`, as
+    /// `template.yaml` declares them (redrive after [`ACK_MAX_RECEIVE_COUNT`] receives).
+    async fn create_ack_queue(&mut self) {
+        self.ack_dlq_url = self
+            .create_queue(&format!("{}-ack-dlq", self.name), None)
+            .await;
+        let dlq_arn = self.queue_arn(&self.ack_dlq_url).await;
+        let redrive = json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": ACK_MAX_RECEIVE_COUNT,
+        });
+        self.ack_queue_url = self
+            .create_queue(&format!("{}-ack", self.name), Some(redrive.to_string()))
+            .await;
+        self.ack_queue_arn = self.queue_arn(&self.ack_queue_url).await;
+    }
+
+    async fn create_queue(&self, name: &str, redrive_policy: Option<String>) -> String {
+        let mut request = self.sqs.create_queue().queue_name(name);
+        if let Some(policy) = redrive_policy {
+            request = request.attributes(QueueAttributeName::RedrivePolicy, policy);
+        }
+        let out = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create queue {name}: {e:?}"));
+        out.queue_url().expect("queue URL").to_owned()
+    }
+
+    async fn queue_arn(&self, queue_url: &str) -> String {
+        let attributes = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes");
+        attributes
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .expect("queue ARN")
+            .clone()
     }
 }
 

@@ -4,6 +4,7 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 
+use super::acks::Acks;
 use super::status::{StatusCallbacks, StatusUpdate};
 use super::webhook::{InboundSms, Route, Webhook, WebhookError};
 use super::{Handled, Relay, RelayError};
@@ -15,6 +16,7 @@ use crate::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use crate::ports::SendError;
 use crate::secrets::{SecretCache, SecretError, SecretsManagerSource, TwilioAccount};
 use crate::sns::SnsAlertPublisher;
+use crate::sqs::SqsTimerQueue;
 use crate::twilio::{RetryPolicy, TwilioApi};
 
 /// Everything an invocation needs, built once per execution environment.
@@ -25,6 +27,8 @@ pub struct InboundApp {
     alerts: SnsAlertPublisher,
     twilio: TwilioApi,
     secrets: SecretCache,
+    /// Set when acknowledgement is on.
+    timers: Option<SqsTimerQueue>,
 }
 
 impl InboundApp {
@@ -46,6 +50,10 @@ impl InboundApp {
                 &settings.alert_topic_arn,
             ),
             secrets: SecretCache::new(Box::new(source), settings.secret_cache),
+            timers: settings
+                .ack
+                .as_ref()
+                .map(|ack| SqsTimerQueue::new(aws_sdk_sqs::Client::new(&aws), &ack.queue_url)),
             twilio,
             settings,
         })
@@ -53,6 +61,17 @@ impl InboundApp {
 }
 
 impl InboundApp {
+    fn acks(&self) -> Option<Acks<'_>> {
+        match (&self.settings.ack, &self.timers) {
+            (Some(settings), Some(timers)) => Some(Acks {
+                settings,
+                store: &self.log,
+                timers,
+            }),
+            _ => None,
+        }
+    }
+
     async fn twilio_account(&self) -> Result<TwilioAccount, SecretError> {
         let secret_id = &self.settings.twilio_secret_id;
         let versions = self.secrets.get(secret_id).await?;
@@ -195,6 +214,7 @@ pub async fn handle(
                     deliveries: &app.log,
                     alerts: &app.alerts,
                     sender: &sender,
+                    acks: app.acks(),
                 };
                 let handled = relay.relay(&sms, hook.status_callback_url(), now).await?;
                 Ok(match handled {
@@ -215,6 +235,7 @@ pub async fn handle(
                     deliveries: &app.log,
                     alerts: &app.alerts,
                     sender: &sender,
+                    acks: app.acks(),
                 };
                 callbacks.handle(&update, now).await?;
                 Ok(None)

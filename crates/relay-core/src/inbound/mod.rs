@@ -4,7 +4,9 @@
 //! runs a dispatcher's keyword command or walks the cascade plan, records the outcome
 //! and alerts ops. [`http`] turns Lambda HTTP events into calls of it.
 
+pub mod acks;
 pub mod http;
+pub mod move_on;
 pub mod status;
 pub mod webhook;
 
@@ -22,9 +24,14 @@ use crate::ports::{
     MessageLog, RelayText, SendError, SentSms, SmsSender, StoreError,
 };
 use crate::walk::{Relayed, WalkEnd, walk_tiers};
+use acks::{AckOutcome, Acks};
 use webhook::{Command, InboundSms};
 
 use crate::outbound::request::MAX_SMS_CHARS;
+
+/// Room kept in a forwarded text, with acknowledgement on, for the ACK instruction
+/// (`\nReply ACK K7Q`) and an escalation's first line.
+pub const ACK_LINES_RESERVE: usize = 80;
 
 /// Appended when a forwarded text had to be shortened to fit [`MAX_SMS_CHARS`].
 const TRUNCATION_MARK: &str = " [cut]";
@@ -75,6 +82,8 @@ pub struct Relay<'a> {
     pub deliveries: &'a dyn DeliveryLog,
     pub alerts: &'a dyn AlertPublisher,
     pub sender: &'a dyn SmsSender,
+    /// Set when acknowledgement is on (`ACK_QUEUE_URL`).
+    pub acks: Option<Acks<'a>>,
 }
 
 impl Relay<'_> {
@@ -153,7 +162,25 @@ impl Relay<'_> {
                 .await;
         }
 
-        let (body, body_truncated) = forwarded_text(sms);
+        // With acknowledgement on, room is kept for the relay's own lines (the ACK
+        // instruction, and the note on an escalated text).
+        let reserve = if self.acks.is_some() {
+            ACK_LINES_RESERVE
+        } else {
+            0
+        };
+        let (body, body_truncated) = forwarded_text(sms, reserve);
+        let reference = match &self.acks {
+            Some(acks) => {
+                let expires_at = now + record.message_log_ttl_secs() as i64;
+                Some(acks.reserve(&sms.sid, now, expires_at).await?)
+            }
+            None => None,
+        };
+        let sent_body = match &reference {
+            Some(reference) => format!("{body}{}", Acks::instruction(reference)),
+            None => body.clone(),
+        };
         let relay = RelayText {
             body,
             media_urls: sms.media_urls.clone(),
@@ -161,13 +188,14 @@ impl Relay<'_> {
         };
         let text = Relayed {
             inbound_sid: &sms.sid,
-            body: &relay.body,
+            body: &sent_body,
             media_urls: &relay.media_urls,
             status_callback: relay.status_callback.as_deref(),
         };
         let walk = walk_tiers(self.sender, &plan.targets, text).await;
         match walk.end {
             WalkEnd::Sent { target, sent } => {
+                let forwarded_sid = sent.sid.clone();
                 let delivery = Delivery {
                     tier: target.tier,
                     to: &target.number,
@@ -175,9 +203,28 @@ impl Relay<'_> {
                     body_truncated,
                     relay,
                 };
-                Ok(self
+                let handled = self
                     .finish_forwarded(sms, held, &record, &plan, walk.attempts, delivery, now)
-                    .await)
+                    .await;
+                if let (Some(acks), Some(reference)) = (&self.acks, &reference)
+                    && let Err(e) = acks
+                        .sent(&sms.sid, reference, &forwarded_sid, &target.number, now)
+                        .await
+                {
+                    let reason = format!(
+                        "the text went out, but its acknowledgement timer could not be started ({e}); it will not escalate by itself"
+                    );
+                    tracing::error!(message_sid = %sms.sid, reason, "acknowledgement not armed");
+                    let alert = Alert::new(
+                        AlertKind::Undeliverable,
+                        record.dispatcher_id.as_str(),
+                        reason,
+                        now,
+                    )
+                    .for_message(sms.sid.as_str());
+                    self.publish(&alert).await;
+                }
+                Ok(handled)
             }
             WalkEnd::Exhausted => Err(RelayError::NoTierReachable(cascade_reason(
                 &plan,
@@ -334,9 +381,21 @@ impl Relay<'_> {
                     (false, false) => "QDN relay: you are OFF duty. Driver texts go to your backup.".to_string(),
                 })
             }
-            // Acknowledgement is off until ACK_QUEUE_URL is configured (phase 2): the
-            // keyword is still a command, never relayed to another dispatcher.
-            Command::Ack { .. } => None,
+            // With acknowledgement off (no ACK_QUEUE_URL) the keyword is still a
+            // command, never relayed to another dispatcher.
+            Command::Ack { reference } => match (
+                &self.acks,
+                PhoneNumber::parse(&sms.from, self.settings.default_country),
+            ) {
+                (Some(acks), Ok(from)) => {
+                    let outcome = acks.acknowledge(&from, reference.as_deref(), now).await?;
+                    if !matches!(outcome, AckOutcome::Acknowledged(_)) {
+                        tracing::info!(message_sid = %sms.sid, from = %mask(&sms.from), outcome = ?outcome, "ACK changed nothing");
+                    }
+                    Some(outcome.reply())
+                }
+                _ => None,
+            },
         };
         tracing::info!(
             command = command.name(),
@@ -431,7 +490,8 @@ pub(crate) fn invalid_numbers(plan: &CascadePlan) -> Vec<String> {
 
 /// The text a dispatcher receives: the driver's number, then their words. Shortened
 /// (and marked) only if the whole would pass Twilio's limit.
-pub fn forwarded_text(sms: &InboundSms) -> (String, bool) {
+pub fn forwarded_text(sms: &InboundSms, reserve: usize) -> (String, bool) {
+    let limit = MAX_SMS_CHARS - reserve;
     let body = sms.body.trim();
     let text = if body.is_empty() && !sms.media_urls.is_empty() {
         format!(
@@ -442,10 +502,10 @@ pub fn forwarded_text(sms: &InboundSms) -> (String, bool) {
     } else {
         format!("QDN driver {}: {}", sms.from, body)
     };
-    if text.chars().count() <= MAX_SMS_CHARS {
+    if text.chars().count() <= limit {
         return (text, false);
     }
-    let keep = MAX_SMS_CHARS - TRUNCATION_MARK.chars().count();
+    let keep = limit - TRUNCATION_MARK.chars().count();
     let mut cut: String = text.chars().take(keep).collect();
     cut.push_str(TRUNCATION_MARK);
     (cut, true)
@@ -468,25 +528,28 @@ mod tests {
     #[test]
     fn forwarded_text_carries_the_drivers_number_and_words() {
         assert_eq!(
-            forwarded_text(&sms(" Load ready at 5th & Main ", 0)),
+            forwarded_text(&sms(" Load ready at 5th & Main ", 0), 0),
             (
                 "QDN driver +15551230000: Load ready at 5th & Main".to_string(),
                 false
             )
         );
         assert_eq!(
-            forwarded_text(&sms("", 2)).0,
+            forwarded_text(&sms("", 2), 0).0,
             "QDN driver +15551230000: (sent 2 attachment(s))"
         );
     }
 
     #[test]
     fn forwarded_text_fits_twilios_limit() {
-        let (text, cut) = forwarded_text(&sms(&"é".repeat(1600), 0));
+        let (text, cut) = forwarded_text(&sms(&"é".repeat(1600), 0), 0);
         assert!(cut);
         assert_eq!(text.chars().count(), MAX_SMS_CHARS);
         assert!(text.ends_with(TRUNCATION_MARK));
         let exact = "x".repeat(MAX_SMS_CHARS - "QDN driver +15551230000: ".len());
-        assert!(!forwarded_text(&sms(&exact, 0)).1);
+        assert!(!forwarded_text(&sms(&exact, 0), 0).1);
+        let (reserved, cut) = forwarded_text(&sms(&exact, 0), ACK_LINES_RESERVE);
+        assert!(cut);
+        assert_eq!(reserved.chars().count(), MAX_SMS_CHARS - ACK_LINES_RESERVE);
     }
 }

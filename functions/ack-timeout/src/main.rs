@@ -1,0 +1,17 @@
+//! `ack-timeout`: the acknowledgement queue's consumer, under the Lambda Runtime API.
+//! Builds configuration and clients once, then handles SQS batches.
+
+use lambda_runtime::{Error, service_fn};
+use relay_core::ack_timeout::http::{AckTimeoutApp, handle};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    relay_core::telemetry::init();
+    let app = AckTimeoutApp::from_env().await;
+    if let Err(e) = &app {
+        // Keep running: every invocation fails with this, instead of a crash loop.
+        tracing::error!(error = %e, "ack-timeout configuration is invalid");
+    }
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event| handle(app, event))).await
+}

@@ -1,0 +1,450 @@
+//! End-to-end acknowledgement: `sms-inbound` with `ACK_QUEUE_URL` set (a one-second
+//! window), the timer queue in moto, and `ack-timeout` under its own Runtime API,
+//! handed the queue's messages as Lambda's SQS event source would.
+
+use std::time::Duration;
+
+use relay_tests::SqsRecordSpec;
+use relay_tests::stack::{
+    BACKUP_PHONE, PRIMARY_PHONE, Stack, TERTIARY_PHONE, seed_dispatcher, unix_now,
+};
+use relay_tests::{FunctionProcess, Invocation, RuntimeApi, sqs_event, sqs_event_from_messages};
+use serde_json::{Value, json};
+
+const DRIVER: &str = "+16195550123";
+const WINDOW_SECS: u64 = 1;
+
+/// `ack-timeout` on its own Runtime API, on the stack's fixture and sandbox.
+struct Timeouts {
+    runtime: RuntimeApi,
+    functions: Vec<FunctionProcess>,
+}
+
+impl Timeouts {
+    async fn start(stack: &Stack, instances: usize) -> Self {
+        let runtime = RuntimeApi::start().await;
+        let mut env = stack.aws.function_env();
+        env.push(("TWILIO_API_BASE".into(), stack.twilio.base_url()));
+        env.extend(stack.aws.ack_env(WINDOW_SECS));
+        let functions = (0..instances)
+            .map(|_| FunctionProcess::spawn("ack-timeout", &runtime, &env))
+            .collect();
+        Timeouts { runtime, functions }
+    }
+
+    /// Hands `event` to ack-timeout; its batch response.
+    async fn invoke(&self, event: Value) -> Value {
+        match self.runtime.invoke(event).await {
+            Invocation::Response(response) => response,
+            Invocation::Error(e) => panic!("ack-timeout failed: {e}\n{}", self.logs()),
+        }
+    }
+
+    fn logs(&self) -> String {
+        self.functions
+            .iter()
+            .flat_map(|f| f.logs())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    async fn stop(self) {
+        for f in self.functions {
+            f.stop().await;
+        }
+    }
+}
+
+/// An inbound stack with acknowledgement on, the seed dispatcher changed by
+/// `change`, and ack-timeout beside it.
+async fn start(prefix: &str, change: impl FnOnce(&mut Value)) -> (Stack, Timeouts) {
+    let stack = Stack::start_function("sms-inbound", prefix, 0, &[]).await;
+    let mut env: Vec<(String, String)> = stack.aws.function_env();
+    env.push(("TWILIO_API_BASE".into(), stack.twilio.base_url()));
+    env.extend(stack.aws.ack_env(WINDOW_SECS));
+    let mut stack = stack;
+    stack
+        .functions
+        .push(FunctionProcess::spawn("sms-inbound", &stack.runtime, &env));
+    let mut seed = seed_dispatcher(unix_now());
+    change(&mut seed);
+    stack.aws.put_dispatcher(seed).await;
+    let timeouts = Timeouts::start(&stack, 1).await;
+    (stack, timeouts)
+}
+
+/// The reference at the end of a relayed text.
+fn reference(body: &str) -> String {
+    let line = body.lines().last().unwrap_or_default();
+    let reference = line
+        .strip_prefix("Reply ACK ")
+        .unwrap_or_else(|| panic!("no ACK line in {body:?}"));
+    assert_eq!(reference.len(), 3, "{body:?}");
+    assert!(!reference.contains(['0', 'O', '1', 'I']), "{reference}");
+    reference.to_string()
+}
+
+/// Waits for the due timers, hands them to ack-timeout as one batch, and deletes them
+/// (as Lambda does after a batch without failures). Returns the batch response.
+async fn fire_due_timers(stack: &Stack, timeouts: &Timeouts) -> Value {
+    let messages = stack.aws.receive_ack_timers(Duration::from_secs(5)).await;
+    assert!(!messages.is_empty(), "no timer came due");
+    let response = timeouts
+        .invoke(sqs_event_from_messages(&stack.aws.ack_queue_arn, &messages))
+        .await;
+    stack.aws.delete_ack_timers(&messages).await;
+    response
+}
+
+fn no_failures(response: &Value) {
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+}
+
+async fn inbound_item(stack: &Stack, sid: &str) -> Value {
+    stack
+        .aws
+        .message_log_items()
+        .await
+        .into_iter()
+        .find(|i| i["message_sid"] == sid)
+        .unwrap_or_else(|| panic!("no item {sid}"))
+}
+
+async fn alert_types(stack: &Stack) -> Vec<Value> {
+    stack
+        .aws
+        .alerts()
+        .await
+        .into_iter()
+        .map(|a| a.message)
+        .collect()
+}
+
+#[tokio::test]
+async fn relayed_texts_carry_a_reference_and_start_a_timer() {
+    let (stack, timeouts) = start("ack-ref", |_| {}).await;
+    let (sid, answer) = stack.text_from(DRIVER, "Load ready").await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let sent = stack.sent_to(PRIMARY_PHONE);
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0]
+            .body
+            .starts_with(&format!("QDN driver {DRIVER}: Load ready\nReply ACK "))
+    );
+    let reference = reference(&sent[0].body);
+    let item = inbound_item(&stack, &sid).await;
+    assert_eq!(item["ack_state"], "awaiting");
+    assert_eq!(item["ack_ref"], reference.as_str());
+    assert_eq!(
+        stack.aws.ack_queue_depth().await,
+        (0, 0, 1),
+        "one delayed timer"
+    );
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn ack_with_the_reference_stops_escalation() {
+    let (stack, timeouts) = start("ack-stop", |_| {}).await;
+    let (sid, _) = stack.text_from(DRIVER, "Load ready").await;
+    let reference = reference(&stack.sent_to(PRIMARY_PHONE)[0].body);
+    let (_, reply) = stack
+        .text_from(PRIMARY_PHONE, &format!("ack {}", reference.to_lowercase()))
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.body.contains(&format!("{reference} acknowledged")),
+        "{}",
+        reply.body
+    );
+    // The timer comes due after the ACK: nothing escalates.
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    assert_eq!(stack.sent().len(), 1, "{:?}", stack.sent());
+    assert_eq!(
+        inbound_item(&stack, &sid).await["ack_state"],
+        "acknowledged"
+    );
+    assert!(alert_types(&stack).await.is_empty());
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_bare_ack_takes_the_oldest_open_text_to_that_phone() {
+    let (stack, timeouts) = start("ack-bare", |_| {}).await;
+    let (first, _) = stack.text_from(DRIVER, "first").await;
+    let (second, _) = stack.text_from("+16195550124", "second").await;
+    let first_ref = reference(&stack.sent_to(PRIMARY_PHONE)[0].body);
+    let (_, reply) = stack.text_from(PRIMARY_PHONE, "ACK").await;
+    assert!(
+        reply.body.contains(&format!("{first_ref} acknowledged")),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        inbound_item(&stack, &first).await["ack_state"],
+        "acknowledged"
+    );
+    assert_eq!(inbound_item(&stack, &second).await["ack_state"], "awaiting");
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn no_ack_escalates_to_the_next_tier_with_an_alert_and_a_new_reference() {
+    let (stack, timeouts) = start("ack-escalate", |_| {}).await;
+    let (sid, _) = stack.text_from(DRIVER, "Load ready").await;
+    let first_ref = reference(&stack.sent_to(PRIMARY_PHONE)[0].body);
+
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+
+    let escalated = stack.sent_to(BACKUP_PHONE);
+    assert_eq!(escalated.len(), 1, "{:?}", stack.sent());
+    let body = &escalated[0].body;
+    assert!(
+        body.starts_with(&format!(
+            "QDN escalated: not acknowledged by primary within {WINDOW_SECS}s\nQDN driver {DRIVER}: Load ready\nReply ACK "
+        )),
+        "{body:?}"
+    );
+    let second_ref = reference(body);
+    assert_ne!(second_ref, first_ref);
+    let alerts = alert_types(&stack).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["type"], "ack_timeout");
+    assert_eq!(alerts[0]["routing_decision"], "backup");
+    assert_eq!(alerts[0]["message_sid"], sid.as_str());
+    assert_eq!(
+        alerts[0]["reason"],
+        format!("primary: not acknowledged within {WINDOW_SECS}s")
+    );
+    let item = inbound_item(&stack, &sid).await;
+    assert_eq!(item["ack_state"], "awaiting");
+    assert_eq!(item["ack_ref"], second_ref.as_str());
+    assert_eq!(item["routing_decision"], "backup");
+    // The old reference is closed; the backup can acknowledge the new one.
+    let (_, stale) = stack
+        .text_from(PRIMARY_PHONE, &format!("ACK {first_ref}"))
+        .await;
+    assert!(stale.body.contains("nothing changed"), "{}", stale.body);
+    let (_, reply) = stack
+        .text_from(BACKUP_PHONE, &format!("ACK {second_ref}"))
+        .await;
+    assert!(reply.body.contains("acknowledged"), "{}", reply.body);
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    assert_eq!(stack.sent().len(), 2, "nothing after the ACK");
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_and_late_timers_never_escalate_twice() {
+    let (stack, timeouts) = start("ack-dup", |_| {}).await;
+    stack.text_from(DRIVER, "Load ready").await;
+    let messages = stack.aws.receive_ack_timers(Duration::from_secs(5)).await;
+    assert_eq!(messages.len(), 1);
+    // The same timer twice in one batch (SQS's at-least-once delivery) ...
+    let twice = [messages[0].clone(), messages[0].clone()];
+    no_failures(
+        &timeouts
+            .invoke(sqs_event_from_messages(&stack.aws.ack_queue_arn, &twice))
+            .await,
+    );
+    // ... and once more, late.
+    no_failures(
+        &timeouts
+            .invoke(sqs_event_from_messages(&stack.aws.ack_queue_arn, &messages))
+            .await,
+    );
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{:?}", stack.sent());
+    assert_eq!(stack.sent().len(), 2);
+    let escalations = alert_types(&stack)
+        .await
+        .into_iter()
+        .filter(|a| a["type"] == "ack_timeout")
+        .count();
+    assert_eq!(escalations, 1);
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn two_copies_of_a_timer_at_once_escalate_once() {
+    let (stack, timeouts) = start("ack-race", |_| {}).await;
+    let timeouts = {
+        timeouts.stop().await;
+        Timeouts::start(&stack, 2).await
+    };
+    timeouts
+        .runtime
+        .wait_for_pollers(2, Duration::from_secs(30))
+        .await;
+    stack.text_from(DRIVER, "Load ready").await;
+    let messages = stack.aws.receive_ack_timers(Duration::from_secs(5)).await;
+    let event = sqs_event_from_messages(&stack.aws.ack_queue_arn, &messages);
+    let (a, b) = tokio::join!(timeouts.invoke(event.clone()), timeouts.invoke(event));
+    no_failures(&a);
+    no_failures(&b);
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{:?}", stack.sent());
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_ack_from_the_wrong_phone_changes_nothing() {
+    let (stack, timeouts) = start("ack-wrong", |_| {}).await;
+    let (sid, _) = stack.text_from(DRIVER, "Load ready").await;
+    let reference = reference(&stack.sent_to(PRIMARY_PHONE)[0].body);
+    // The backup (a dispatcher's phone) acknowledges the primary's text.
+    let (_, reply) = stack
+        .text_from(BACKUP_PHONE, &format!("ACK {reference}"))
+        .await;
+    assert!(reply.body.contains("nothing changed"), "{}", reply.body);
+    assert_eq!(inbound_item(&stack, &sid).await["ack_state"], "awaiting");
+    assert_eq!(stack.sent().len(), 1, "the ACK was not relayed");
+    // So the timer still escalates.
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1);
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn past_the_last_tier_nobody_acknowledging_is_alerted_and_nothing_sent() {
+    let (stack, timeouts) = start("ack-last", |seed| {
+        seed["available"] = json!(false);
+        seed.as_object_mut().unwrap().remove("backup_dispatcher");
+    })
+    .await;
+    let (sid, _) = stack.text_from(DRIVER, "Load ready").await;
+    assert_eq!(stack.sent_to(TERTIARY_PHONE).len(), 1);
+    stack.aws.alerts().await; // the cascade to the tertiary
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    assert_eq!(stack.sent().len(), 1, "nothing sent past the last tier");
+    let alerts = alert_types(&stack).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["type"], "unacknowledged");
+    assert!(
+        alerts[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("tertiary: not acknowledged")
+    );
+    assert_eq!(
+        inbound_item(&stack, &sid).await["ack_state"],
+        "unacknowledged"
+    );
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn ack_and_a_job_number_from_a_dispatcher_is_a_command_never_relayed() {
+    let (stack, timeouts) = start("ack-job", |_| {}).await;
+    let (sid, reply) = stack.text_from(PRIMARY_PHONE, "ACK JOB-1042").await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply.body.contains("no open message JOB-1042"),
+        "{}",
+        reply.body
+    );
+    assert!(stack.sent().is_empty(), "{:?}", stack.sent());
+    assert_eq!(inbound_item(&stack, &sid).await["state"], "command");
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn with_acknowledgement_off_texts_carry_no_reference_and_no_timer() {
+    let stack = Stack::start("ack-off").await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    stack.text_from(DRIVER, "Load ready").await;
+    assert_eq!(
+        stack.sent_to(PRIMARY_PHONE)[0].body,
+        format!("QDN driver {DRIVER}: Load ready")
+    );
+    assert_eq!(stack.aws.ack_queue_depth().await, (0, 0, 0));
+    // ACK and a word is still a command, never relayed.
+    let (_, reply) = stack.text_from(PRIMARY_PHONE, "ACK JOB-1042").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(stack.sent().len(), 1);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_malformed_record_among_good_ones_is_dropped_not_retried() {
+    let (stack, timeouts) = start("ack-malformed", |_| {}).await;
+    stack.text_from(DRIVER, "Load ready").await;
+    let messages = stack.aws.receive_ack_timers(Duration::from_secs(5)).await;
+    let good = &messages[0];
+    let mut records = vec![SqsRecordSpec::new(&stack.aws.ack_queue_arn, "not a timer")];
+    records.push(
+        SqsRecordSpec::new(&stack.aws.ack_queue_arn, good.body().unwrap())
+            .message_id(good.message_id().unwrap()),
+    );
+    let response = timeouts.invoke(sqs_event(&records)).await;
+    no_failures(&response);
+    assert_eq!(
+        stack.sent_to(BACKUP_PHONE).len(),
+        1,
+        "the good one escalated"
+    );
+    assert!(timeouts.logs().contains("unreadable timer record dropped"));
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_text_moved_on_for_a_failed_delivery_is_not_moved_again_by_its_old_timer() {
+    let (stack, timeouts) = start("ack-status", |_| {}).await;
+    stack.text_from(DRIVER, "Load ready").await;
+    let primary_sid = stack.sent_to(PRIMARY_PHONE)[0].sid.clone();
+    let answer = stack
+        .fire_status(&primary_sid, "undelivered", Some(30003))
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1);
+    // Both timers come due: the primary's (stale) and the backup's (escalates).
+    let messages = stack.aws.receive_ack_timers(Duration::from_secs(5)).await;
+    let mut all = messages.clone();
+    if all.len() < 2 {
+        all.extend(stack.aws.receive_ack_timers(Duration::from_secs(5)).await);
+    }
+    let old_timer: Vec<_> = all
+        .into_iter()
+        .filter(|m| m.body().unwrap_or_default().contains(&primary_sid))
+        .collect();
+    assert_eq!(old_timer.len(), 1);
+    no_failures(
+        &timeouts
+            .invoke(sqs_event_from_messages(
+                &stack.aws.ack_queue_arn,
+                &old_timer,
+            ))
+            .await,
+    );
+    assert_eq!(
+        stack.sent().len(),
+        2,
+        "the old timer moved nothing: {:?}",
+        stack.sent()
+    );
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn the_sample_timer_events_are_answered_without_failures() {
+    let (stack, timeouts) = start("ack-events", |_| {}).await;
+    for file in ["ack-timer-sqs.json", "ack-timer-sqs-malformed.json"] {
+        let path = format!("{}/../events/{file}", env!("CARGO_MANIFEST_DIR"));
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        // Timers for messages this log never had: nothing to do, nothing to retry.
+        no_failures(&timeouts.invoke(event).await);
+    }
+    assert!(stack.sent().is_empty());
+    timeouts.stop().await;
+    stack.stop().await;
+}
