@@ -448,3 +448,27 @@ async fn the_sample_timer_events_are_answered_without_failures() {
     timeouts.stop().await;
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn an_escalation_that_fails_on_the_way_is_reported_for_redelivery() {
+    let (stack, timeouts) = start("ack-retry", |_| {}).await;
+    stack.text_from(DRIVER, "Load ready").await;
+    let messages = stack.aws.receive_ack_timers(Duration::from_secs(5)).await;
+    let event = sqs_event_from_messages(&stack.aws.ack_queue_arn, &messages);
+    // Twilio is down through every retry: nothing went out, so SQS should try again.
+    stack
+        .twilio
+        .inject(relay_tests::twilio_sandbox::Fault::status(503).times(3));
+    let response = timeouts.invoke(event.clone()).await;
+    assert_eq!(
+        response["batchItemFailures"],
+        json!([{"itemIdentifier": messages[0].message_id().unwrap()}]),
+        "{response}"
+    );
+    assert_eq!(stack.sent().len(), 1);
+    // SQS's redelivery escalates it.
+    no_failures(&timeouts.invoke(event).await);
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{:?}", stack.sent());
+    timeouts.stop().await;
+    stack.stop().await;
+}
