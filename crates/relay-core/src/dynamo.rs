@@ -5,7 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
     Update,
@@ -263,6 +265,23 @@ impl DynamoMessageLog {
         }
     }
 
+    /// An `UpdateItem` of the item keyed `key`.
+    fn update_item(&self, key: impl Into<String>) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("message_sid", s(key))
+    }
+
+    /// A consistent `GetItem` of the item keyed `key`.
+    fn get_item(&self, key: impl Into<String>) -> GetItemFluentBuilder {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .key("message_sid", s(key))
+            .consistent_read(true)
+    }
+
     fn malformed(&self, key: &ClaimKey, detail: impl Into<String>) -> StoreError {
         StoreError::Malformed {
             table: self.table.clone(),
@@ -428,10 +447,7 @@ impl ClaimStore for DynamoMessageLog {
             values.insert(":detail".into(), s(detail));
         }
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(key.as_str()))
+            .update_item(key.as_str())
             .update_expression(format!("SET {} REMOVE lock_expires_at", set.join(", ")))
             .condition_expression(condition)
             .expression_attribute_names("#state", "state")
@@ -575,10 +591,7 @@ impl MessageLog for DynamoMessageLog {
             (":ids", AttributeValue::L(ids)),
             (":expires", n(record.expires_at)),
         ]));
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(record.inbound_sid.as_str()))
+        self.update_item(record.inbound_sid.as_str())
             .update_expression(
                 "SET #state = :final, command = :command, dispatcher_ids = :ids, expires_at = :expires \
                  REMOVE lock_expires_at",
@@ -600,11 +613,7 @@ impl MessageLog for DynamoMessageLog {
         now: i64,
     ) -> Result<Option<ForwardedMessage>, StoreError> {
         let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
-            .consistent_read(true)
+            .get_item(sid.as_str())
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", e))?;
@@ -665,10 +674,7 @@ impl MessageLog for DynamoMessageLog {
         // Forward only; a redelivery of the stored status is not an error.
         let forward_only = "attribute_not_exists(delivery_rank) OR delivery_rank < :rank OR delivery_status = :status";
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(forward.sid.as_str()))
+            .update_item(forward.sid.as_str())
             .update_expression(&set)
             .condition_expression(format!("record_type = :forward AND ({forward_only})"))
             .set_expression_attribute_values(Some({
@@ -684,10 +690,7 @@ impl MessageLog for DynamoMessageLog {
         // The inbound item shows the status of the message it currently points at.
         values.insert(":fsid".into(), s(forward.sid.as_str()));
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(forward.inbound_sid.as_str()))
+            .update_item(forward.inbound_sid.as_str())
             .update_expression(&set)
             .condition_expression(format!("forwarded_sid = :fsid AND ({forward_only})"))
             .set_expression_attribute_values(Some(values))
@@ -704,11 +707,7 @@ impl MessageLog for DynamoMessageLog {
         now: i64,
     ) -> Result<Option<RelayText>, StoreError> {
         let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
-            .consistent_read(true)
+            .get_item(sid.as_str())
             .projection_expression("relay_body, relay_media, relay_callback, expires_at")
             .send()
             .await
@@ -740,10 +739,7 @@ impl MessageLog for DynamoMessageLog {
     #[instrument(level = "debug", skip(self), fields(table = %self.table))]
     async fn forget_relay_text(&self, sid: &MessageSid) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
+            .update_item(sid.as_str())
             .update_expression("REMOVE relay_body, relay_media, relay_callback")
             .condition_expression("attribute_exists(message_sid)")
             .send()
@@ -836,10 +832,7 @@ impl DeliveryLog for DynamoMessageLog {
             "last_failure_at"
         };
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(delivery_key(to)))
+            .update_item(delivery_key(to))
             .expression_attribute_values(":at", n(at))
             .expression_attribute_values(":number", s(to.as_str()))
             .expression_attribute_values(":type", s("delivery"))
@@ -859,11 +852,7 @@ impl DeliveryLog for DynamoMessageLog {
     #[instrument(level = "debug", skip(self), fields(table = %self.table, to = %to.masked()))]
     async fn health(&self, to: &PhoneNumber) -> Result<DeliveryHealth, StoreError> {
         let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("message_sid", s(delivery_key(to)))
-            .consistent_read(true)
+            .get_item(delivery_key(to))
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", e))?;
@@ -888,11 +877,7 @@ const KNOWN_PROBLEMS_KEY: &str = "heartbeat#known_problems";
 impl ProblemLog for DynamoMessageLog {
     async fn known_problems(&self) -> Result<BTreeSet<String>, StoreError> {
         let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("message_sid", s(KNOWN_PROBLEMS_KEY))
-            .consistent_read(true)
+            .get_item(KNOWN_PROBLEMS_KEY)
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", e))?;
@@ -959,10 +944,7 @@ impl AckStore for DynamoMessageLog {
         to: &PhoneNumber,
         at: i64,
     ) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
+        self.update_item(sid.as_str())
             .update_expression("SET ack_state = :awaiting, ack_ref = :ref, ack_to = :to")
             .expression_attribute_values(":awaiting", s(AckState::Awaiting.as_str()))
             .expression_attribute_values(":ref", s(reference.as_str()))
@@ -970,10 +952,7 @@ impl AckStore for DynamoMessageLog {
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(phone_key(to)))
+        self.update_item(phone_key(to))
             .update_expression("SET #open = :at, record_type = :type")
             .expression_attribute_names("#open", open_attribute(reference))
             .expression_attribute_values(":at", n(at))
@@ -990,11 +969,7 @@ impl AckStore for DynamoMessageLog {
         now: i64,
     ) -> Result<Option<MessageSid>, StoreError> {
         let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("message_sid", s(ref_key(reference)))
-            .consistent_read(true)
+            .get_item(ref_key(reference))
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", e))?;
@@ -1009,11 +984,7 @@ impl AckStore for DynamoMessageLog {
 
     async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<AckRef>, StoreError> {
         let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("message_sid", s(phone_key(phone)))
-            .consistent_read(true)
+            .get_item(phone_key(phone))
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", e))?;
@@ -1039,10 +1010,7 @@ impl AckStore for DynamoMessageLog {
         at: i64,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
+            .update_item(sid.as_str())
             .update_expression("SET ack_state = :acknowledged, acknowledged_at = :at")
             .condition_expression("ack_state = :awaiting AND ack_ref = :ref AND ack_to = :from")
             .expression_attribute_values(":acknowledged", s(AckState::Acknowledged.as_str()))
@@ -1062,10 +1030,7 @@ impl AckStore for DynamoMessageLog {
         at: i64,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
+            .update_item(sid.as_str())
             .update_expression("SET ack_state = :escalating, escalated_at = :at")
             // `escalating` too: a timer whose first try failed before sending is retried.
             .condition_expression(
@@ -1082,11 +1047,7 @@ impl AckStore for DynamoMessageLog {
 
     async fn current_ref(&self, sid: &MessageSid) -> Result<Option<AckRef>, StoreError> {
         let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
-            .consistent_read(true)
+            .get_item(sid.as_str())
             .projection_expression("ack_ref")
             .send()
             .await
@@ -1098,10 +1059,7 @@ impl AckStore for DynamoMessageLog {
     }
 
     async fn set_ack_state(&self, sid: &MessageSid, state: AckState) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(sid.as_str()))
+        self.update_item(sid.as_str())
             .update_expression("SET ack_state = :state")
             .expression_attribute_values(":state", s(state.as_str()))
             .send()
@@ -1111,20 +1069,14 @@ impl AckStore for DynamoMessageLog {
     }
 
     async fn close_ref(&self, reference: &AckRef, phone: &PhoneNumber) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(ref_key(reference)))
+        self.update_item(ref_key(reference))
             .update_expression("SET #state = :closed")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":closed", s("closed"))
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("message_sid", s(phone_key(phone)))
+        self.update_item(phone_key(phone))
             .update_expression("REMOVE #open")
             .expression_attribute_names("#open", open_attribute(reference))
             .send()
