@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::DispatcherId;
 use crate::secrets::{SecretError, SecretVersions};
@@ -105,9 +105,37 @@ impl JwtKeys {
     }
 }
 
-#[derive(Deserialize)]
-struct Claims {
-    sub: Option<String>,
+/// The claims of a dispatcher's token: what `qdn token` signs and `sms-outbound`
+/// verifies (`sub` is optional here only so a token without it gets a clear answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispatcherClaims {
+    pub sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+}
+
+/// How long a token lives unless told otherwise (a dispatcher's shift).
+pub const DEFAULT_TOKEN_TTL_SECS: i64 = 12 * 3600;
+
+/// Signs an HS256 token for `dispatcher`, valid from `now` for `ttl_secs`, with the
+/// current key: what `sms-outbound` accepts.
+pub fn issue_token(
+    dispatcher: &DispatcherId,
+    key: &SecretString,
+    now: i64,
+    ttl_secs: i64,
+) -> Result<SecretString, String> {
+    let claims = DispatcherClaims {
+        sub: Some(dispatcher.as_str().to_string()),
+        iat: Some(now),
+        exp: Some(now + ttl_secs),
+    };
+    let key = jsonwebtoken::EncodingKey::from_secret(key.expose_secret().as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), &claims, &key)
+        .map(SecretString::from)
+        .map_err(|e| format!("the token could not be signed: {e}"))
 }
 
 /// Verifies `token` against `keys` and returns the dispatcher it names. Whether that
@@ -121,7 +149,7 @@ pub fn verify(token: &BearerToken, keys: &JwtKeys) -> Result<DispatcherId, AuthE
     let mut error = AuthError::BadSignature;
     for key in &keys.0 {
         let key = DecodingKey::from_secret(key.expose_secret().as_bytes());
-        match jsonwebtoken::decode::<Claims>(token, &key, &validation) {
+        match jsonwebtoken::decode::<DispatcherClaims>(token, &key, &validation) {
             Ok(data) => return dispatcher(data.claims),
             Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => continue,
             Err(e) => {
@@ -133,7 +161,7 @@ pub fn verify(token: &BearerToken, keys: &JwtKeys) -> Result<DispatcherId, AuthE
     Err(error)
 }
 
-fn dispatcher(claims: Claims) -> Result<DispatcherId, AuthError> {
+fn dispatcher(claims: DispatcherClaims) -> Result<DispatcherId, AuthError> {
     let sub = claims.sub.ok_or(AuthError::InvalidClaims(
         "sub (the dispatcher ID) is missing",
     ))?;
@@ -266,14 +294,14 @@ mod tests {
                 ),
                 AuthError::InvalidClaims("sub is not a dispatcher ID"),
             ),
-            // An `exp` that is not a number is no expiry at all.
+            // An `exp` that is not a number: not a token of ours.
             (
                 sign(
                     Algorithm::HS256,
                     KEY,
                     json!({"sub": "a", "exp": "tomorrow"}),
                 ),
-                AuthError::MissingExpiry,
+                AuthError::Malformed,
             ),
             (
                 sign(
@@ -307,6 +335,15 @@ mod tests {
             check(&none).unwrap_err(),
             AuthError::WrongAlgorithm("none".into())
         );
+    }
+
+    #[test]
+    fn issued_tokens_verify_for_their_dispatcher_and_expire() {
+        let id = DispatcherId::parse("sergio-main").unwrap();
+        let token = issue_token(&id, &SecretString::from(KEY), now(), 600).unwrap();
+        assert_eq!(check(token.expose_secret()).unwrap(), id);
+        let old = issue_token(&id, &SecretString::from(KEY), now() - 7200, 3600).unwrap();
+        assert_eq!(check(old.expose_secret()).unwrap_err(), AuthError::Expired);
     }
 
     #[test]

@@ -265,6 +265,61 @@ impl DynamoMessageLog {
         }
     }
 
+    /// The items of one message's story for `qdn trail`: `sid` may be the inbound
+    /// message's or any of its forwarded texts'. `None` when the log has no such item.
+    pub async fn trail(&self, sid: &str) -> Result<Option<crate::trail::Trail>, StoreError> {
+        let Some(first) = self.raw_item(sid).await? else {
+            return Ok(None);
+        };
+        let main = match first.get("record_type").and_then(|t| t.as_str()) {
+            Some("forward") => {
+                let inbound = first
+                    .get("inbound_sid")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or_default();
+                self.raw_item(inbound).await?.unwrap_or(first)
+            }
+            _ => first,
+        };
+        // The forwarded texts: the current one, and every one it was moved on from.
+        let mut forwards = Vec::new();
+        let mut next = main
+            .get("forwarded_sid")
+            .and_then(|s| s.as_str())
+            .map(str::to_string);
+        while let Some(sid) = next.take() {
+            if forwards.len() >= 10 {
+                break; // three tiers and their escalations: never this many
+            }
+            if let Some(forward) = self.raw_item(&sid).await? {
+                next = forward
+                    .get("moved_on_from")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_string);
+                forwards.push(forward);
+            }
+        }
+        Ok(Some(crate::trail::build_trail(&main, &forwards)))
+    }
+
+    async fn raw_item(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let output = self
+            .get_item(key)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        output
+            .item
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed {
+                    table: self.table.clone(),
+                    key: key.to_string(),
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
     /// An `UpdateItem` of the item keyed `key`.
     fn update_item(&self, key: impl Into<String>) -> UpdateItemFluentBuilder {
         self.client

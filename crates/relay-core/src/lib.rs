@@ -28,5 +28,6 @@ pub mod signature;
 pub mod sns;
 pub mod sqs;
 pub mod telemetry;
+pub mod trail;
 pub mod twilio;
 pub mod walk;
