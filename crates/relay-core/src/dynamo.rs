@@ -88,6 +88,118 @@ impl DynamoDispatcherStore {
         self
     }
 
+    /// `qdn dispatchers put`: sets only the patch's fields of an existing item (an
+    /// `UpdateItem` conditional on `attribute_exists(dispatcher_id)`), or creates a
+    /// missing one (a `PutItem` conditional on `attribute_not_exists(dispatcher_id)`)
+    /// with the patch's fields, `available = true` and `last_heartbeat = now`. A new
+    /// item needs `phone`. A conditional write that loses a race (the item appeared or
+    /// vanished meanwhile) is retried the other way once.
+    #[instrument(level = "debug", skip(self, patch), fields(table = %self.table))]
+    pub async fn put_fields(
+        &self,
+        id: &DispatcherId,
+        patch: &crate::ports::DispatcherPatch,
+        now: i64,
+    ) -> Result<crate::ports::PutOutcome, StoreError> {
+        use crate::ports::PutOutcome;
+        let refused = |operation: &'static str, detail: &str| StoreError::Unavailable {
+            table: self.table.clone(),
+            operation,
+            detail: format!("dispatcher item {id}: {detail}"),
+        };
+        if patch.is_empty() {
+            return Err(refused("UpdateItem", "nothing to write"));
+        }
+        if self.update_fields(id, patch).await? {
+            return Ok(PutOutcome::Updated);
+        }
+        if patch.phone.is_none() {
+            return Err(refused(
+                "PutItem",
+                "there is no such item, and a new item needs phone",
+            ));
+        }
+        if self.create_item(id, patch, now).await? {
+            return Ok(PutOutcome::Created);
+        }
+        // Someone created it between the two writes: update it after all.
+        if self.update_fields(id, patch).await? {
+            return Ok(PutOutcome::Updated);
+        }
+        Err(refused(
+            "UpdateItem",
+            "the item was created and removed while it was written; try again",
+        ))
+    }
+
+    /// The patch's fields as `(attribute, value)` pairs.
+    fn patch_attributes(
+        patch: &crate::ports::DispatcherPatch,
+    ) -> Vec<(&'static str, AttributeValue)> {
+        let mut fields = Vec::new();
+        if let Some(phone) = &patch.phone {
+            fields.push(("phone", s(phone)));
+        }
+        if let Some(backup) = &patch.backup_dispatcher {
+            fields.push(("backup_dispatcher", s(backup)));
+        }
+        if let Some(tertiary) = &patch.tertiary_contact {
+            fields.push(("tertiary_contact", s(tertiary)));
+        }
+        if let Some(ttl) = patch.message_log_ttl {
+            fields.push(("message_log_ttl", n(ttl)));
+        }
+        if let Some(on_duty) = patch.on_duty {
+            fields.push(("on_duty", AttributeValue::Bool(on_duty)));
+        }
+        fields
+    }
+
+    /// Sets the patch's fields of an existing item; `Ok(false)` when there is none.
+    async fn update_fields(
+        &self,
+        id: &DispatcherId,
+        patch: &crate::ports::DispatcherPatch,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("dispatcher_id", s(id.as_str()))
+            .condition_expression("attribute_exists(dispatcher_id)");
+        let mut sets = Vec::new();
+        for (i, (name, value)) in Self::patch_attributes(patch).into_iter().enumerate() {
+            sets.push(format!("#f{i} = :v{i}"));
+            request = request
+                .expression_attribute_names(format!("#f{i}"), name)
+                .expression_attribute_values(format!(":v{i}"), value);
+        }
+        let request = request.update_expression(format!("SET {}", sets.join(", ")));
+        condition_held(&self.table, "UpdateItem", request.send().await)
+    }
+
+    /// Creates the item from the patch, available with `last_heartbeat = now`;
+    /// `Ok(false)` when it exists already.
+    async fn create_item(
+        &self,
+        id: &DispatcherId,
+        patch: &crate::ports::DispatcherPatch,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("dispatcher_id", s(id.as_str()))
+            .item("available", AttributeValue::Bool(true))
+            .item("last_heartbeat", n(now))
+            .condition_expression("attribute_not_exists(dispatcher_id)");
+        for (name, value) in Self::patch_attributes(patch) {
+            request = request.item(name, value);
+        }
+        condition_held(&self.table, "PutItem", request.send().await)
+    }
+
     fn parse(&self, item: Item) -> Result<DispatcherRecord, StoreError> {
         let key = match item.get("dispatcher_id") {
             Some(AttributeValue::S(id)) => id.clone(),

@@ -85,6 +85,34 @@ pub trait DispatcherStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// The fields `qdn dispatchers put` writes to a dispatcher item; `None` leaves a field
+/// as it is. Numbers are checked by the caller (they must normalise) before they get
+/// here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DispatcherPatch {
+    pub phone: Option<String>,
+    pub backup_dispatcher: Option<String>,
+    pub tertiary_contact: Option<String>,
+    pub message_log_ttl: Option<u64>,
+    pub on_duty: Option<bool>,
+}
+
+impl DispatcherPatch {
+    /// True when the patch would write nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &DispatcherPatch::default()
+    }
+}
+
+/// What [`DispatcherPatch`] did to the dispatcher item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// There was no item: it was created, available, with `last_heartbeat = now`.
+    Created,
+    /// The item existed: only the patch's fields were set.
+    Updated,
+}
+
 /// What the heartbeat read of a dispatcher item, the condition of its write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Observed {

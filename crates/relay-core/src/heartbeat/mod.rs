@@ -90,6 +90,48 @@ pub fn assess(
     }
 }
 
+/// Every configuration problem of a whole table, as the heartbeat reports them: each
+/// item's [`assess`] problems, one per unreadable item, and the primary item missing.
+/// Pure; `qdn dispatchers check` prints these.
+pub fn configuration_problems(
+    items: &[Result<DispatcherRecord, StoreError>],
+    primary_dispatcher_id: &DispatcherId,
+    default_country: CountryCode,
+) -> BTreeSet<String> {
+    let mut problems = BTreeSet::new();
+    let mut primary_seen = false;
+    for item in items {
+        match item {
+            Ok(record) => {
+                primary_seen |= record.dispatcher_id == *primary_dispatcher_id;
+                let phone = record
+                    .phone
+                    .as_deref()
+                    .and_then(|raw| PhoneNumber::parse(raw, default_country).ok());
+                let verdict = assess(
+                    record,
+                    phone.as_ref(),
+                    DeliveryHealth::default(),
+                    default_country,
+                );
+                problems.extend(verdict.problems);
+            }
+            Err(e) => {
+                problems.insert(unreadable_problem(e));
+            }
+        }
+    }
+    if !primary_seen {
+        problems.insert(missing_primary_problem(primary_dispatcher_id));
+    }
+    problems
+}
+
+/// The sentence for a missing primary item.
+fn missing_primary_problem(primary_dispatcher_id: &DispatcherId) -> String {
+    format!("{primary_dispatcher_id}: the primary dispatcher item is missing")
+}
+
 /// What one run did: the JSON summary line.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RunSummary {
@@ -175,10 +217,7 @@ impl Heartbeat<'_> {
             }
         }
         if !primary_seen {
-            problems.insert(format!(
-                "{}: the primary dispatcher item is missing",
-                self.primary_dispatcher_id
-            ));
+            problems.insert(missing_primary_problem(self.primary_dispatcher_id));
         }
         summary.problems = problems.len();
         match self.alert_new_problems(&problems, now).await {
@@ -367,6 +406,34 @@ mod tests {
         let verdict = judge(&record(), failing);
         assert!(!verdict.healthy);
         assert!(verdict.reason.unwrap().contains("failed"));
+    }
+
+    #[test]
+    fn configuration_problems_of_a_table_are_what_the_heartbeat_reports() {
+        let primary = DispatcherId::parse("sergio-main").unwrap();
+        let mut bad = record();
+        bad.dispatcher_id = DispatcherId::parse("maria-backup").unwrap();
+        bad.backup_dispatcher = Some("555-01".into());
+        let unreadable = StoreError::Malformed {
+            table: "state".into(),
+            key: "garbled".into(),
+            detail: "available: invalid type".into(),
+        };
+        let problems = configuration_problems(
+            &[Ok(bad.clone()), Err(unreadable)],
+            &primary,
+            CountryCode::NANP,
+        );
+        assert_eq!(
+            problems.into_iter().collect::<Vec<_>>(),
+            vec![
+                "garbled: the dispatcher item is unreadable",
+                "maria-backup: backup_dispatcher does not normalise (wrong number of digits)",
+                "sergio-main: the primary dispatcher item is missing",
+            ]
+        );
+        let clean = configuration_problems(&[Ok(record())], &primary, CountryCode::NANP);
+        assert!(clean.is_empty(), "{clean:?}");
     }
 
     #[test]

@@ -1,0 +1,512 @@
+//! `qdn dispatchers list | show | put | check`.
+
+use relay_core::dispatcher::{DEFAULT_MESSAGE_LOG_TTL_SECS, DispatcherRecord};
+use relay_core::heartbeat::{MAX_SANE_TTL_SECS, assess, configuration_problems};
+use relay_core::ids::DispatcherId;
+use relay_core::phone::{CountryCode, PhoneNumber};
+use relay_core::ports::{DeliveryHealth, DispatcherPatch, DispatcherStore, PutOutcome, StoreError};
+use serde_json::{Value, json};
+
+use crate::cli::{DispatchersCommand, PutArgs};
+use crate::context::{self, CommandResult, Done, Failure, Settings};
+use crate::format::{age, duration, iso, out, out_json, parse_duration, render, table, unix_now};
+
+pub async fn run(settings: &Settings, command: DispatchersCommand) -> CommandResult {
+    match command {
+        DispatchersCommand::List => list(settings).await,
+        DispatchersCommand::Show { id } => show(settings, &id).await,
+        DispatchersCommand::Put(args) => put(settings, args).await,
+        DispatchersCommand::Check => check(settings).await,
+    }
+}
+
+/// A number of the item as stored, and what it normalises to.
+struct Number<'a> {
+    stored: Option<&'a str>,
+    normalised: Result<Option<PhoneNumber>, &'static str>,
+}
+
+impl<'a> Number<'a> {
+    fn of(raw: Option<&'a str>, country: CountryCode) -> Self {
+        let stored = raw.filter(|r| !r.trim().is_empty());
+        let normalised = match stored {
+            None => Ok(None),
+            Some(raw) => PhoneNumber::parse(raw, country)
+                .map(Some)
+                .map_err(|e| e.reason()),
+        };
+        Number { stored, normalised }
+    }
+
+    /// The E.164 number, `-` when unset, `invalid "<as stored>"` when it does not
+    /// normalise.
+    fn short(&self) -> String {
+        match (&self.normalised, self.stored) {
+            (Ok(Some(number)), _) => number.to_string(),
+            (Ok(None), _) | (Err(_), None) => "-".into(),
+            (Err(_), Some(raw)) => format!("invalid {raw:?}"),
+        }
+    }
+
+    /// As [`Number::short`], saying how it was stored when that differs, or why it
+    /// does not normalise.
+    fn long(&self) -> String {
+        match (&self.normalised, self.stored) {
+            (Ok(Some(number)), Some(raw)) if raw != number.as_str() => {
+                format!("{number} (stored as {raw:?})")
+            }
+            (Err(reason), Some(raw)) => format!("invalid {raw:?} ({reason})"),
+            _ => self.short(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match (&self.normalised, self.stored) {
+            (_, None) => Value::Null,
+            (Ok(number), Some(raw)) => json!({
+                "stored": raw,
+                "e164": number.as_ref().map(PhoneNumber::as_str),
+            }),
+            (Err(reason), Some(raw)) => json!({"stored": raw, "e164": null, "error": reason}),
+        }
+    }
+}
+
+/// One item as `list` and `show` present it.
+struct View<'a> {
+    record: &'a DispatcherRecord,
+    phone: Number<'a>,
+    backup: Number<'a>,
+    tertiary: Number<'a>,
+    problems: Vec<String>,
+    primary: bool,
+}
+
+impl<'a> View<'a> {
+    fn of(record: &'a DispatcherRecord, settings: &Settings) -> Self {
+        let country = settings.default_country;
+        let phone = Number::of(record.phone.as_deref(), country);
+        let usable = phone.normalised.clone().ok().flatten();
+        // The heartbeat's own judgement of the item's configuration.
+        let problems = assess(record, usable.as_ref(), DeliveryHealth::default(), country).problems;
+        View {
+            record,
+            backup: Number::of(record.backup_dispatcher.as_deref(), country),
+            tertiary: Number::of(record.tertiary_contact.as_deref(), country),
+            phone,
+            problems,
+            primary: record.dispatcher_id == settings.primary_dispatcher_id,
+        }
+    }
+
+    fn json(&self, now: i64) -> Value {
+        let r = self.record;
+        json!({
+            "dispatcher_id": r.dispatcher_id.as_str(),
+            "primary": self.primary,
+            "phone": self.phone.json(),
+            "available": r.available,
+            "on_duty": r.is_on_duty(),
+            "last_heartbeat": r.last_heartbeat,
+            "heartbeat_age_secs": r.last_heartbeat.map(|at| now.saturating_sub(at)),
+            "backup_dispatcher": self.backup.json(),
+            "tertiary_contact": self.tertiary.json(),
+            "message_log_ttl": r.message_log_ttl,
+            "problems": self.problems,
+        })
+    }
+}
+
+fn yes_no(value: bool) -> &'static str {
+    if value { "yes" } else { "no" }
+}
+
+/// The key of an item that did not parse.
+fn unreadable_key(error: &StoreError) -> String {
+    match error {
+        StoreError::Malformed { key, .. } => key.clone(),
+        _ => "?".into(),
+    }
+}
+
+async fn list(settings: &Settings) -> CommandResult {
+    let aws = context::aws_config().await;
+    let store = context::dispatcher_store(&aws, settings);
+    let mut items = store.all().await?;
+    items.sort_by_key(|item| match item {
+        Ok(record) => record.dispatcher_id.as_str().to_string(),
+        Err(e) => unreadable_key(e),
+    });
+    let now = unix_now();
+    if settings.json {
+        let listed: Vec<Value> = items
+            .iter()
+            .map(|item| match item {
+                Ok(record) => View::of(record, settings).json(now),
+                Err(e) => json!({"dispatcher_id": unreadable_key(e), "unreadable": e.to_string()}),
+            })
+            .collect();
+        out_json(&json!({"table": settings.state_table, "dispatchers": listed}));
+        return Ok(Done::Ok);
+    }
+    if items.is_empty() {
+        out(&format!("no dispatcher items in {}", settings.state_table));
+        return Ok(Done::Ok);
+    }
+    let mut t = table(&[
+        "ID",
+        "PHONE",
+        "AVAILABLE",
+        "ON DUTY",
+        "HEARTBEAT",
+        "BACKUP",
+        "TERTIARY",
+    ]);
+    let mut notes = Vec::new();
+    for item in &items {
+        match item {
+            Ok(record) => {
+                let view = View::of(record, settings);
+                t.add_row(vec![
+                    record.dispatcher_id.to_string(),
+                    view.phone.short(),
+                    yes_no(record.available).into(),
+                    yes_no(record.is_on_duty()).into(),
+                    age(now, record.last_heartbeat),
+                    view.backup.short(),
+                    view.tertiary.short(),
+                ]);
+                notes.extend(view.problems);
+            }
+            Err(e) => {
+                let key = unreadable_key(e);
+                t.add_row(vec![key.clone(), "(unreadable item)".into()]);
+                notes.push(format!("{key}: the dispatcher item is unreadable ({e})"));
+            }
+        }
+    }
+    let mut text = render(&mut t);
+    if !notes.is_empty() {
+        text.push_str(&format!(
+            "\n\n{} problem(s) (see `qdn dispatchers check`):",
+            notes.len()
+        ));
+        for note in notes {
+            text.push_str(&format!("\n  {note}"));
+        }
+    }
+    out(&text);
+    Ok(Done::Ok)
+}
+
+/// The ID of an item to look up: one that cannot be an ID has no item (exit 1).
+pub fn lookup_id(raw: &str, settings: &Settings) -> Result<DispatcherId, Failure> {
+    DispatcherId::parse(raw).map_err(|e| {
+        Failure::not_found(format!(
+            "no dispatcher item {raw:?} in {}: {e}",
+            settings.state_table
+        ))
+    })
+}
+
+pub fn no_such_dispatcher(id: &DispatcherId, settings: &Settings) -> Failure {
+    Failure::not_found(format!(
+        "no dispatcher item {:?} in {}",
+        id.as_str(),
+        settings.state_table
+    ))
+}
+
+async fn show(settings: &Settings, raw_id: &str) -> CommandResult {
+    let id = lookup_id(raw_id, settings)?;
+    let aws = context::aws_config().await;
+    let store = context::dispatcher_store(&aws, settings);
+    let record = store
+        .get(&id)
+        .await?
+        .ok_or_else(|| no_such_dispatcher(&id, settings))?;
+    let now = unix_now();
+    let view = View::of(&record, settings);
+    if settings.json {
+        out_json(&view.json(now));
+        return Ok(Done::Ok);
+    }
+    let mut t = table(&[]);
+    let id_text = if view.primary {
+        format!("{id} (primary)")
+    } else {
+        id.to_string()
+    };
+    let on_duty = match record.on_duty {
+        Some(on) => yes_no(on).to_string(),
+        None => "yes (not set: on duty by default)".into(),
+    };
+    let heartbeat = match record.last_heartbeat {
+        Some(at) => format!("{} ({})", iso(at), age(now, Some(at))),
+        None => "never".into(),
+    };
+    let ttl = match record.message_log_ttl {
+        Some(ttl) => format!("{ttl} ({})", duration(ttl)),
+        None => format!(
+            "not set ({DEFAULT_MESSAGE_LOG_TTL_SECS} = {} by default)",
+            duration(DEFAULT_MESSAGE_LOG_TTL_SECS)
+        ),
+    };
+    let problems = match view.problems.len() {
+        0 => "none".to_string(),
+        n => format!("{n} (below)"),
+    };
+    for (name, value) in [
+        ("dispatcher_id", id_text),
+        ("phone", view.phone.long()),
+        ("available", yes_no(record.available).into()),
+        ("on_duty", on_duty),
+        ("last_heartbeat", heartbeat),
+        ("backup_dispatcher", view.backup.long()),
+        ("tertiary_contact", view.tertiary.long()),
+        ("message_log_ttl", ttl),
+        ("problems", problems),
+    ] {
+        t.add_row(vec![name.to_string(), value]);
+    }
+    let mut text = render(&mut t);
+    for problem in &view.problems {
+        text.push_str(&format!("\nPROBLEM: {problem}"));
+    }
+    out(&text);
+    Ok(Done::Ok)
+}
+
+/// Normalises a number given to `put`, naming the flag when it does not.
+fn flag_number(
+    flag: &str,
+    raw: Option<&str>,
+    country: CountryCode,
+) -> Result<Option<String>, Failure> {
+    raw.map(|raw| {
+        PhoneNumber::parse(raw, country)
+            .map(String::from)
+            .map_err(|e| Failure::usage(format!("--{flag}: {e}")))
+    })
+    .transpose()
+}
+
+/// Everything `put` would write, checked before anything is read or written.
+fn patch_from(args: &PutArgs, country: CountryCode) -> Result<DispatcherPatch, Failure> {
+    let message_log_ttl = match &args.ttl {
+        None => None,
+        Some(raw) => {
+            let secs = parse_duration(raw).map_err(|e| Failure::usage(format!("--ttl: {e}")))?;
+            if secs > MAX_SANE_TTL_SECS {
+                return Err(Failure::usage(format!(
+                    "--ttl: {secs} seconds is longer than a year ({MAX_SANE_TTL_SECS} seconds)"
+                )));
+            }
+            Some(secs)
+        }
+    };
+    let patch = DispatcherPatch {
+        phone: flag_number("phone", args.phone.as_deref(), country)?,
+        backup_dispatcher: flag_number("backup", args.backup.as_deref(), country)?,
+        tertiary_contact: flag_number("tertiary", args.tertiary.as_deref(), country)?,
+        message_log_ttl,
+        on_duty: args.on_duty,
+    };
+    if patch.is_empty() {
+        return Err(Failure::usage(
+            "nothing to write: give at least one of --phone, --backup, --tertiary, --ttl, --on-duty",
+        ));
+    }
+    Ok(patch)
+}
+
+/// The patch's fields as `(attribute, value as written)`.
+fn patch_fields(patch: &DispatcherPatch) -> Vec<(&'static str, Value)> {
+    let mut fields = Vec::new();
+    if let Some(phone) = &patch.phone {
+        fields.push(("phone", json!(phone)));
+    }
+    if let Some(backup) = &patch.backup_dispatcher {
+        fields.push(("backup_dispatcher", json!(backup)));
+    }
+    if let Some(tertiary) = &patch.tertiary_contact {
+        fields.push(("tertiary_contact", json!(tertiary)));
+    }
+    if let Some(ttl) = patch.message_log_ttl {
+        fields.push(("message_log_ttl", json!(ttl)));
+    }
+    if let Some(on_duty) = patch.on_duty {
+        fields.push(("on_duty", json!(on_duty)));
+    }
+    fields
+}
+
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn put(settings: &Settings, args: PutArgs) -> CommandResult {
+    let id = DispatcherId::parse(&args.id).map_err(|e| Failure::usage(e.to_string()))?;
+    let patch = patch_from(&args, settings.default_country)?;
+    let aws = context::aws_config().await;
+    let store = context::dispatcher_store(&aws, settings);
+    // What was there, to say what changed; an unreadable item exists all the same.
+    let before = match store.get(&id).await {
+        Ok(Some(record)) => Some(serde_json::to_value(&record).unwrap_or(Value::Null)),
+        Ok(None) => None,
+        Err(StoreError::Malformed { .. }) => Some(Value::Null),
+        Err(e) => return Err(e.into()),
+    };
+    if before.is_none() && patch.phone.is_none() {
+        return Err(Failure::usage(format!(
+            "there is no dispatcher item {:?} in {}: creating one needs --phone",
+            id.as_str(),
+            settings.state_table
+        )));
+    }
+    let now = unix_now();
+    let outcome = store.put_fields(&id, &patch, now).await?;
+    let mut written = patch_fields(&patch);
+    if outcome == PutOutcome::Created {
+        written.push(("available", json!(true)));
+        written.push(("last_heartbeat", json!(now)));
+    }
+    let verb = match outcome {
+        PutOutcome::Created => "created",
+        PutOutcome::Updated => "updated",
+    };
+    if settings.json {
+        let set: serde_json::Map<String, Value> = written
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone()))
+            .collect();
+        out_json(&json!({
+            "dispatcher_id": id.as_str(),
+            "outcome": verb,
+            "set": set,
+        }));
+        return Ok(Done::Ok);
+    }
+    let old = |name: &str| match (&before, outcome) {
+        (Some(record), PutOutcome::Updated) => shown(record.get(name).unwrap_or(&Value::Null)),
+        _ => "-".into(),
+    };
+    let mut t = table(&["FIELD", "BEFORE", "AFTER"]);
+    for (name, value) in &written {
+        let after = match *name {
+            "last_heartbeat" => iso(now),
+            _ => shown(value),
+        };
+        t.add_row(vec![name.to_string(), old(name), after]);
+    }
+    let scope = match outcome {
+        PutOutcome::Created => "a new item, available now",
+        PutOutcome::Updated => "only these fields; the others are unchanged",
+    };
+    out(&format!(
+        "{verb} dispatcher item {id} in {} ({scope}):\n{}",
+        settings.state_table,
+        render(&mut t)
+    ));
+    Ok(Done::Ok)
+}
+
+async fn check(settings: &Settings) -> CommandResult {
+    let aws = context::aws_config().await;
+    let store = context::dispatcher_store(&aws, settings);
+    let items = store.all().await?;
+    let problems = configuration_problems(
+        &items,
+        &settings.primary_dispatcher_id,
+        settings.default_country,
+    );
+    if settings.json {
+        out_json(&json!({
+            "table": settings.state_table,
+            "primary_dispatcher_id": settings.primary_dispatcher_id.as_str(),
+            "checked": items.len(),
+            "problems": problems,
+        }));
+    } else if problems.is_empty() {
+        out(&format!(
+            "no problems: {} dispatcher item(s) in {} checked, primary {} present",
+            items.len(),
+            settings.state_table,
+            settings.primary_dispatcher_id
+        ));
+    } else {
+        let mut text: String = problems.iter().map(|p| format!("PROBLEM: {p}\n")).collect();
+        text.push_str(&format!(
+            "{} problem(s) in {} dispatcher item(s) of {}",
+            problems.len(),
+            items.len(),
+            settings.state_table
+        ));
+        out(&text);
+    }
+    Ok(if problems.is_empty() {
+        Done::Ok
+    } else {
+        Done::Problems
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::PutArgs;
+
+    fn args(phone: Option<&str>, backup: Option<&str>, ttl: Option<&str>) -> PutArgs {
+        PutArgs {
+            id: "maria-backup".into(),
+            phone: phone.map(String::from),
+            backup: backup.map(String::from),
+            tertiary: None,
+            ttl: ttl.map(String::from),
+            on_duty: None,
+        }
+    }
+
+    #[test]
+    fn put_writes_numbers_normalised() {
+        let patch = patch_from(
+            &args(Some("858-335-4807"), None, Some("1d")),
+            CountryCode::NANP,
+        )
+        .unwrap();
+        assert_eq!(patch.phone.as_deref(), Some("+18583354807"));
+        assert_eq!(patch.backup_dispatcher, None);
+        assert_eq!(patch.message_log_ttl, Some(86_400));
+    }
+
+    #[test]
+    fn put_names_the_flag_of_a_bad_number() {
+        let err = patch_from(
+            &args(Some("858-335-4807"), Some("555-01"), None),
+            CountryCode::NANP,
+        )
+        .unwrap_err();
+        assert_eq!(err.status, 2);
+        assert!(err.message.starts_with("--backup: "), "{}", err.message);
+        let err = patch_from(&args(None, None, Some("400d")), CountryCode::NANP).unwrap_err();
+        assert!(err.message.starts_with("--ttl: "), "{}", err.message);
+        let err = patch_from(&args(None, None, None), CountryCode::NANP).unwrap_err();
+        assert!(err.message.contains("nothing to write"), "{}", err.message);
+    }
+
+    #[test]
+    fn numbers_show_normalised_or_flagged() {
+        let good = Number::of(Some("858-335-4807"), CountryCode::NANP);
+        assert_eq!(good.short(), "+18583354807");
+        assert_eq!(good.long(), "+18583354807 (stored as \"858-335-4807\")");
+        let bad = Number::of(Some("555-01"), CountryCode::NANP);
+        assert_eq!(bad.short(), "invalid \"555-01\"");
+        assert!(bad.long().contains("wrong number of digits"));
+        assert_eq!(Number::of(None, CountryCode::NANP).short(), "-");
+        assert_eq!(Number::of(Some("  "), CountryCode::NANP).short(), "-");
+    }
+}
