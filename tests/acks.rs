@@ -472,3 +472,33 @@ async fn an_escalation_that_fails_on_the_way_is_reported_for_redelivery() {
     timeouts.stop().await;
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_delivered_text_nobody_acknowledges_still_escalates_with_its_words() {
+    let (stack, timeouts) = start("ack-delivered", |_| {}).await;
+    let (sid, _) = stack.text_from(DRIVER, "Load ready").await;
+    let primary_sid = stack.sent_to(PRIMARY_PHONE)[0].sid.clone();
+    assert_eq!(
+        stack
+            .fire_status(&primary_sid, "delivered", None)
+            .await
+            .status,
+        200
+    );
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    let escalated = stack.sent_to(BACKUP_PHONE);
+    assert_eq!(escalated.len(), 1, "{:?}", stack.sent());
+    assert!(
+        escalated[0]
+            .body
+            .contains(&format!("QDN driver {DRIVER}: Load ready"))
+    );
+    // Once acknowledged, the kept text is dropped.
+    let reference = reference(&escalated[0].body);
+    stack
+        .text_from(BACKUP_PHONE, &format!("ACK {reference}"))
+        .await;
+    assert!(inbound_item(&stack, &sid).await.get("relay_body").is_none());
+    timeouts.stop().await;
+    stack.stop().await;
+}

@@ -105,7 +105,13 @@ async fn each_ack_gets_its_answer() {
         .acknowledge(&primary, Some(&second.as_str().to_lowercase()), NOW)
         .await
         .unwrap();
-    assert_eq!(named, AckOutcome::Acknowledged(second.clone()));
+    assert_eq!(
+        named,
+        AckOutcome::Acknowledged {
+            reference: second.clone(),
+            message_sid: sid(2)
+        }
+    );
     // Twice: the reference is closed now.
     let again = acks
         .acknowledge(&primary, Some(second.as_str()), NOW)

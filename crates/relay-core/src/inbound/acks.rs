@@ -16,7 +16,10 @@ const REF_TRIES: usize = 20;
 /// What an `ACK` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckOutcome {
-    Acknowledged(AckRef),
+    Acknowledged {
+        reference: AckRef,
+        message_sid: MessageSid,
+    },
     /// The word after ACK is no open reference (unknown, closed, or not ours at all).
     UnknownReference(String),
     /// The reference is open, but on a text to another phone (or it was escalated).
@@ -29,7 +32,9 @@ impl AckOutcome {
     /// The one-line TwiML answer to the dispatcher.
     pub fn reply(&self) -> String {
         match self {
-            AckOutcome::Acknowledged(r) => format!("QDN relay: {r} acknowledged. Thank you."),
+            AckOutcome::Acknowledged { reference, .. } => {
+                format!("QDN relay: {reference} acknowledged. Thank you.")
+            }
             AckOutcome::UnknownReference(word) => {
                 format!("QDN relay: no open message {word}; nothing changed.")
             }
@@ -138,6 +143,9 @@ impl Acks<'_> {
         }
         self.store.close_ref(&reference, from).await?;
         tracing::info!(message_sid = %sid, ack_ref = %reference, from = %from.masked(), "acknowledged");
-        Ok(AckOutcome::Acknowledged(reference))
+        Ok(AckOutcome::Acknowledged {
+            reference,
+            message_sid: sid,
+        })
     }
 }

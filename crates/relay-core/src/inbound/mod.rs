@@ -389,8 +389,16 @@ impl Relay<'_> {
             ) {
                 (Some(acks), Ok(from)) => {
                     let outcome = acks.acknowledge(&from, reference.as_deref(), now).await?;
-                    if !matches!(outcome, AckOutcome::Acknowledged(_)) {
-                        tracing::info!(message_sid = %sms.sid, from = %mask(&sms.from), outcome = ?outcome, "ACK changed nothing");
+                    match &outcome {
+                        // Acknowledged: nothing will send the text again.
+                        AckOutcome::Acknowledged { message_sid, .. } => {
+                            if let Err(e) = self.log.forget_relay_text(message_sid).await {
+                                tracing::error!(message_sid = %message_sid, error = ?e, "could not drop the kept text; it expires with the message");
+                            }
+                        }
+                        _ => {
+                            tracing::info!(message_sid = %sms.sid, from = %mask(&sms.from), outcome = ?outcome, "ACK changed nothing")
+                        }
                     }
                     Some(outcome.reply())
                 }

@@ -130,8 +130,12 @@ impl StatusCallbacks<'_> {
             self.deliveries
                 .record_delivery(&forward.to, true, None, now)
                 .await?;
-            // It reached someone: the text is not needed again.
-            self.log.forget_relay_text(&forward.inbound_sid).await?;
+            // It reached someone: the text is not needed again, unless acknowledgement
+            // is on and nobody has acknowledged it yet (an escalation would need it;
+            // the ACK drops it).
+            if self.acks.is_none() {
+                self.log.forget_relay_text(&forward.inbound_sid).await?;
+            }
         } else if update.status.is_failure() {
             self.deliveries
                 .record_delivery(&forward.to, false, update.error_code, now)
