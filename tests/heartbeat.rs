@@ -76,6 +76,23 @@ async fn alert_types(stack: &Stack) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The primary's `available` is now `available`, with exactly the one alert that says so.
+async fn assert_primary_became(stack: &Stack, available: bool) {
+    assert_eq!(
+        stack.aws.get_dispatcher("sergio-main").await.unwrap()["available"],
+        json!(available)
+    );
+    let kind = if available {
+        "dispatcher_available"
+    } else {
+        "dispatcher_unavailable"
+    };
+    assert_eq!(
+        alert_types(stack).await,
+        vec![(kind.to_string(), "sergio-main".to_string())]
+    );
+}
+
 #[tokio::test]
 async fn a_healthy_dispatcher_is_checked_in_and_the_run_is_summarised() {
     let (stack, heartbeat) = start("hb-healthy", &[]).await;
@@ -132,14 +149,7 @@ async fn off_duty_and_back_alert_once_each_and_an_unchanged_run_alerts_nothing()
     item["on_duty"] = json!(true);
     stack.aws.put_dispatcher(item).await;
     assert_eq!(heartbeat.run().await["changed"], 1);
-    assert_eq!(
-        stack.aws.get_dispatcher("sergio-main").await.unwrap()["available"],
-        json!(true)
-    );
-    assert_eq!(
-        alert_types(&stack).await,
-        vec![("dispatcher_available".into(), "sergio-main".into())]
-    );
+    assert_primary_became(&stack, true).await;
     heartbeat.stop().await;
     stack.stop().await;
 }
@@ -167,14 +177,7 @@ async fn a_delivery_failure_makes_the_dispatcher_unavailable_and_a_later_deliver
     stack.aws.alerts().await; // the cascade of the first text
 
     assert_eq!(heartbeat.run().await["changed"], 1);
-    assert_eq!(
-        stack.aws.get_dispatcher("sergio-main").await.unwrap()["available"],
-        json!(false)
-    );
-    assert_eq!(
-        alert_types(&stack).await,
-        vec![("dispatcher_unavailable".into(), "sergio-main".into())]
-    );
+    assert_primary_became(&stack, false).await;
 
     // The second text is delivered after the failure: the phone works again.
     assert_eq!(
@@ -185,14 +188,7 @@ async fn a_delivery_failure_makes_the_dispatcher_unavailable_and_a_later_deliver
         200
     );
     assert_eq!(heartbeat.run().await["changed"], 1);
-    assert_eq!(
-        stack.aws.get_dispatcher("sergio-main").await.unwrap()["available"],
-        json!(true)
-    );
-    assert_eq!(
-        alert_types(&stack).await,
-        vec![("dispatcher_available".into(), "sergio-main".into())]
-    );
+    assert_primary_became(&stack, true).await;
     heartbeat.stop().await;
     stack.stop().await;
 }
