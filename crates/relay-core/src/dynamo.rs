@@ -904,6 +904,19 @@ impl MessageLog for DynamoMessageLog {
     }
 
     #[instrument(level = "debug", skip(self), fields(table = %self.table))]
+    async fn current_forward(&self, sid: &MessageSid) -> Result<Option<MessageSid>, StoreError> {
+        let output = self
+            .get_item(sid.as_str())
+            .projection_expression("forwarded_sid")
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        Ok(output
+            .item
+            .and_then(|item| text(&item, "forwarded_sid"))
+            .and_then(|raw| MessageSid::parse(&raw).ok()))
+    }
+
     async fn forget_relay_text(&self, sid: &MessageSid) -> Result<(), StoreError> {
         let result = self
             .update_item(sid.as_str())

@@ -144,6 +144,8 @@ pub struct MemoryMessageLog {
     forwards: Mutex<HashMap<String, (ForwardedMessage, DeliveryStatus)>>,
     /// Kept texts by inbound SID.
     relay: Mutex<HashMap<String, RelayText>>,
+    /// Inbound SID → the forwarded text it points at now.
+    current: Mutex<HashMap<String, MessageSid>>,
     deliveries: Mutex<HashMap<String, DeliveryHealth>>,
     moves: Mutex<Vec<MovedOn>>,
     known_problems: Mutex<BTreeSet<String>>,
@@ -322,6 +324,10 @@ impl MessageLog for MemoryMessageLog {
         Ok(self.relay.lock().unwrap().get(sid.as_str()).cloned())
     }
 
+    async fn current_forward(&self, sid: &MessageSid) -> Result<Option<MessageSid>, StoreError> {
+        Ok(self.current.lock().unwrap().get(sid.as_str()).cloned())
+    }
+
     async fn forget_relay_text(&self, sid: &MessageSid) -> Result<(), StoreError> {
         self.relay.lock().unwrap().remove(sid.as_str());
         Ok(())
@@ -339,6 +345,10 @@ impl MessageLog for MemoryMessageLog {
         self.forwards.lock().unwrap().insert(
             moved.forwarded_sid.as_str().to_string(),
             (forwarded, moved.status),
+        );
+        self.current.lock().unwrap().insert(
+            moved.inbound_sid.as_str().to_string(),
+            moved.forwarded_sid.clone(),
         );
         self.moves.lock().unwrap().push(moved.clone());
         Ok(())

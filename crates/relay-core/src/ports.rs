@@ -232,6 +232,8 @@ pub trait MessageLog: Send + Sync {
     -> Result<Option<RelayText>, StoreError>;
     /// Drops the kept text once nothing can need it again.
     async fn forget_relay_text(&self, sid: &MessageSid) -> Result<(), StoreError>;
+    /// The text inbound message `sid` currently points at (its `forwarded_sid`).
+    async fn current_forward(&self, sid: &MessageSid) -> Result<Option<MessageSid>, StoreError>;
     /// A failed delivery sent on: the inbound item now points at the new forwarded
     /// message (its attempts extended), which gets its own forward item.
     async fn record_moved_on(&self, moved: &MovedOn) -> Result<(), StoreError>;

@@ -491,3 +491,48 @@ async fn on_from_a_dispatchers_phone_counts_as_a_delivery_that_worked() {
     let health = world.log.health(&phone).await.unwrap();
     assert!(health.is_healthy(), "{health:?}");
 }
+
+#[tokio::test]
+async fn a_move_whose_claim_was_never_finished_is_not_sent_again() {
+    use relay_core::ports::{MessageLog, MovedOn};
+    let world = World::new(seed(), ScriptedSender::default());
+    let first = world.forwarded().await;
+    // An earlier invocation moved the text on to the backup, then died before it could
+    // finish its claim: the claim is abandoned, the log points past the failed text.
+    let key = ClaimKey::move_on(&first);
+    let dead = ClaimOwner::random();
+    let abandoned = ClaimRequest {
+        key: &key,
+        kind: RecordKind::MoveOn,
+        owner: &dead,
+        fingerprint: None,
+        now: NOW - 600,
+        lock_secs: 60,
+    };
+    world.log.claim(&abandoned).await.unwrap();
+    let backup_sid = MessageSid::parse("SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").unwrap();
+    world
+        .log
+        .record_moved_on(&MovedOn {
+            inbound_sid: MessageSid::parse(SID).unwrap(),
+            failed_sid: first.clone(),
+            tier: Tier::Backup,
+            dispatcher_id: DispatcherId::parse("sergio-main").unwrap(),
+            cascade_reason: "primary: delivery failed".into(),
+            forwarded_sid: backup_sid,
+            forwarded_to: number("+18583354807"),
+            status: DeliveryStatus::Queued,
+            attempts: vec![],
+            at: NOW,
+            expires_at: NOW + 600,
+        })
+        .await
+        .unwrap();
+    // Twilio redelivers the failure callback after the lock lapsed.
+    let handled = world
+        .status(&first, DeliveryStatus::Undelivered, Some(30003))
+        .await
+        .unwrap();
+    assert_eq!(handled, StatusHandled::AlreadyMovedOn);
+    assert_eq!(world.sender.sent().len(), 1, "only the first text went out");
+}

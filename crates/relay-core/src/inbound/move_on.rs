@@ -108,6 +108,21 @@ impl MoveOnService<'_> {
             detail: None,
             expires_at: forward.expires_at,
         };
+        // A claim taken over after its holder sent the text on but could not finish it:
+        // the message already points past this text, so it must not go on again.
+        match self.log.current_forward(&forward.inbound_sid).await {
+            Ok(Some(current)) if current != forward.sid => {
+                tracing::info!(forwarded_sid = %forward.sid, current = %current, "this text was already moved on");
+                self.finish(&key, &owner, &finish(RecordState::MovedOn))
+                    .await;
+                return Ok(Moved::AlreadyMovedOn);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = self.claims.release(&key, &owner).await;
+                return Err(e.into());
+            }
+        }
         let (moved_kind, gave_up_kind) = cause.alerts();
         let passed = cause.attempt(forward);
         let record = self.dispatchers.get(&forward.dispatcher_id).await;
