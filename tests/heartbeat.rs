@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use relay_tests::stack::{PRIMARY_PHONE, Stack, seed_dispatcher, unix_now};
-use relay_tests::{FunctionProcess, Invocation, RuntimeApi};
+use relay_tests::{FunctionProcess, Invocation, RuntimeApi, assert_metric, request_id_of};
 use serde_json::{Value, json};
 
 fn schedule_event() -> Value {
@@ -118,6 +118,17 @@ async fn a_healthy_dispatcher_is_checked_in_and_the_run_is_summarised() {
     let line: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(line["seen"], 1);
     assert!(line["spans"][0]["requestId"].is_string(), "{line}");
+    assert_eq!(summary["primary_available"], true);
+    let available = heartbeat
+        .function
+        .wait_for_metric("DispatchersAvailable", Duration::from_secs(5))
+        .await
+        .expect("an EMF document with the gauges");
+    assert_metric(&available, "DispatchersAvailable", &[]);
+    assert_metric(&available, "PrimaryAvailable", &[]);
+    assert_eq!(available["DispatchersAvailable"], 1.0);
+    assert_eq!(available["PrimaryAvailable"], 1.0);
+    assert_eq!(request_id_of(&available), request_id_of(&line));
     heartbeat.stop().await;
     stack.stop().await;
 }
@@ -130,7 +141,15 @@ async fn off_duty_and_back_alert_once_each_and_an_unchanged_run_alerts_nothing()
     let heartbeat_before = seed["last_heartbeat"].clone();
     stack.aws.put_dispatcher(seed.clone()).await;
 
-    assert_eq!(heartbeat.run().await["changed"], 1);
+    let summary = heartbeat.run().await;
+    assert_eq!(summary["changed"], 1);
+    assert_eq!(summary["primary_available"], false);
+    let gauges = heartbeat
+        .function
+        .wait_for_metric("PrimaryAvailable", Duration::from_secs(5))
+        .await
+        .expect("the primary's availability gauge");
+    assert_eq!(gauges["PrimaryAvailable"], 0.0, "{gauges}");
     let item = stack.aws.get_dispatcher("sergio-main").await.unwrap();
     assert_eq!(item["available"], json!(false));
     assert_eq!(

@@ -29,7 +29,24 @@ async fn available_primary_receives_the_text() {
     assert!(stack.aws.alerts().await.is_empty());
     let primary = stack.aws.get_dispatcher("sergio-main").await.unwrap();
     assert_eq!(primary["available"], json!(true));
-    let _ = sid;
+    // Metrics (EMF lines on stdout): the relay by tier, and the invocation's handling
+    // time, each tagged with the invocation's request ID.
+    let relayed = stack.metric("MessagesRelayed").await;
+    assert_metric(&relayed, "MessagesRelayed", &[("Tier", "primary")]);
+    assert_eq!(relayed["MessagesRelayed"], 1);
+    let handling = stack.metric("HandlingTime").await;
+    assert_metric(&handling, "HandlingTime", &[("Function", "sms-inbound")]);
+    assert_eq!(
+        handling["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
+        "Milliseconds"
+    );
+    let routed = stack
+        .json_logs()
+        .into_iter()
+        .find(|l| l["message_sid"] == sid.as_str() && l.get("routing_decision").is_some())
+        .expect("routing line");
+    assert_eq!(request_id_of(&relayed), request_id_of(&routed));
+    assert!(request_id_of(&relayed).is_some_and(|id| !id.is_empty()));
     stack.stop().await;
 }
 
@@ -51,6 +68,19 @@ async fn unavailable_primary_cascades_to_backup() {
         alerts.iter().any(|a| a.message["type"] == "cascade"),
         "{alerts:?}"
     );
+    let relayed = stack.metric("MessagesRelayed").await;
+    assert_metric(&relayed, "MessagesRelayed", &[("Tier", "backup")]);
+    let cascades = stack.metric("Cascades").await;
+    assert_metric(&cascades, "Cascades", &[]);
+    assert_eq!(cascades["Cascades"], 1);
+    let by_reason = stack.metric("CascadesByReason").await;
+    assert_metric(
+        &by_reason,
+        "CascadesByReason",
+        &[("Reason", "marked_unavailable")],
+    );
+    let alerted = stack.metric("Alerts").await;
+    assert_metric(&alerted, "Alerts", &[("Kind", "cascade")]);
     stack.stop().await;
 }
 
@@ -78,6 +108,7 @@ use relay_tests::twilio_sandbox::Fault;
 use relay_tests::{
     Invocation, function_url_event, http_api_v2_event, twilio_form, twilio_signature,
 };
+use relay_tests::{assert_metric, request_id_of};
 use serde_json::Value;
 
 fn as_refs<'a>(params: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
@@ -307,6 +338,9 @@ async fn no_reachable_tier_answers_5xx_alerts_and_sends_nothing() {
         .unwrap_or_else(|| panic!("{alerts:?}"));
     assert_eq!(undeliverable.message["message_sid"], sid.as_str());
     assert_eq!(undeliverable.attributes["type"], "undeliverable");
+    let counted = stack.metric("Undeliverable").await;
+    assert_metric(&counted, "Undeliverable", &[]);
+    assert_eq!(counted["Undeliverable"], 1);
     // The claim is released, so a redelivery after ops fix the table can forward it.
     let items = stack.aws.message_log_items().await;
     assert!(
@@ -721,9 +755,12 @@ async fn routing_is_logged_as_one_json_line_without_body_or_full_numbers() {
     let request_id = line["spans"][0]["requestId"]
         .as_str()
         .unwrap_or_else(|| panic!("no request ID: {line}"));
+    // The metric lines too (flushed at the end of the invocation).
+    stack.metric("Cascades").await;
+    let logs = stack.json_logs();
     assert!(logs.len() >= 2, "{logs:?}");
     for l in &logs {
-        assert_eq!(l["spans"][0]["requestId"], request_id, "{l}");
+        assert_eq!(request_id_of(l), Some(request_id), "{l}");
     }
     let all = stack.logs().join("\n");
     assert!(

@@ -8,7 +8,9 @@ use relay_tests::moto::{TEST_FROM_NUMBER, TEST_JWT_KEY};
 use relay_tests::stack::{HttpAnswer, Stack, seed_dispatcher, unix_now};
 use relay_tests::tokens;
 use relay_tests::twilio_sandbox::Fault;
-use relay_tests::{Invocation, eventually, function_url_event, http_api_v2_event};
+use relay_tests::{
+    Invocation, assert_metric, eventually, function_url_event, http_api_v2_event, request_id_of,
+};
 use serde_json::{Value, json};
 
 const DRIVER: &str = "+16195550123";
@@ -186,6 +188,9 @@ async fn every_unverifiable_token_is_refused_with_401() {
     event["headers"]["Authorization"] = json!(format!("Basic {}", "dXNlcjpwYXNz"));
     event["multiValueHeaders"]["Authorization"] = json!([format!("Basic {}", "dXNlcjpwYXNz")]);
     assert_refused(&stack, &stack.invoke(event).await, 401, "not_bearer");
+    // Refusals are counted by their error code.
+    let refused = stack.metric("OutboundFailed").await;
+    assert_metric(&refused, "OutboundFailed", &[("Error", "missing_token")]);
     // Tokens never reach the logs.
     let good = token();
     send(&stack, Some(&good), &request("hi"), None).await;
@@ -632,9 +637,13 @@ async fn http_api_and_function_url_events_are_served_and_every_log_line_carries_
     assert!(!request_id.is_empty());
     assert_eq!(line["to"], "***0123", "numbers are masked: {line}");
     assert!(!sent_line.contains("v2\\n--"), "bodies are never logged");
+    let sent = stack.metric("OutboundSent").await;
+    assert_metric(&sent, "OutboundSent", &[]);
+    assert_eq!(sent["OutboundSent"], 1);
+    assert_eq!(request_id_of(&sent), Some(request_id));
     for line in stack.json_logs() {
-        if line["spans"].is_array() {
-            assert!(line["spans"][0]["requestId"].is_string(), "{line}");
+        if line["spans"].is_array() || line.get("_aws").is_some() {
+            assert!(request_id_of(&line).is_some(), "{line}");
         }
     }
     stack.stop().await;

@@ -9,7 +9,7 @@ use relay_tests::stack::{
     BACKUP_PHONE, PRIMARY_PHONE, Stack, TERTIARY_PHONE, message_sid, seed_dispatcher, unix_now,
 };
 use relay_tests::twilio_sandbox::StatusCallback;
-use relay_tests::{HttpAnswer, eventually, twilio_signature};
+use relay_tests::{HttpAnswer, assert_metric, eventually, twilio_signature};
 use serde_json::{Value, json};
 
 const DRIVER: &str = "+16195550123";
@@ -157,6 +157,17 @@ async fn assert_failure_moves_on_to_the_backup(prefix: &str, status: &str, code:
         health["last_failure_at"].is_i64(),
         "the failure is recorded against the primary's number: {health}"
     );
+    let failures = stack.metric("DeliveryFailures").await;
+    assert_metric(&failures, "DeliveryFailures", &[]);
+    assert_eq!(failures["DeliveryFailures"], 1);
+    let moved = stack.metric("TextsMovedOn").await;
+    assert_metric(&moved, "TextsMovedOn", &[("Tier", "backup")]);
+    let by_reason = stack.metric("CascadesByReason").await;
+    assert_metric(
+        &by_reason,
+        "CascadesByReason",
+        &[("Reason", "delivery_failed")],
+    );
     stack.stop().await;
 }
 
@@ -299,6 +310,11 @@ async fn delivered_is_recorded_and_drops_the_kept_text_without_sending() {
     let health = item(&items, &delivery_key(PRIMARY_PHONE));
     assert!(health["last_success_at"].is_i64(), "{health}");
     assert!(health.get("last_failure_at").is_none(), "{health}");
+    // Seconds from the forward to the delivered callback, for the dashboard's average.
+    let delivery = stack.metric("DeliveryTime").await;
+    assert_metric(&delivery, "DeliveryTime", &[]);
+    let seconds = delivery["DeliveryTime"][0].as_f64().expect("one value");
+    assert!((0.0..60.0).contains(&seconds), "{delivery}");
     stack.stop().await;
 }
 

@@ -121,6 +121,29 @@ impl FunctionProcess {
             .collect()
     }
 
+    /// The Embedded Metric Format documents (metric lines) written so far.
+    pub fn metric_documents(&self) -> Vec<Value> {
+        self.json_logs()
+            .into_iter()
+            .filter(|line| line.get("_aws").is_some())
+            .collect()
+    }
+
+    /// Waits until an EMF document carrying `metric` has been written, and returns it.
+    pub async fn wait_for_metric(&self, metric: &str, timeout: Duration) -> Option<Value> {
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            let found = self
+                .metric_documents()
+                .into_iter()
+                .find(|doc| doc.get(metric).is_some());
+            if found.is_some() || tokio::time::Instant::now() >= until {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until a line matching `matches` has been captured (output is read
     /// asynchronously, so it may trail the invocation's response slightly).
     pub async fn wait_for_log(
@@ -173,4 +196,36 @@ fn capture(
             logs.lock().unwrap().push(line);
         }
     })
+}
+
+/// The Lambda request ID a log line carries: a log record's in its first span, an EMF
+/// document's in its `RequestId` property.
+pub fn request_id_of(line: &Value) -> Option<&str> {
+    line["spans"][0]["requestId"]
+        .as_str()
+        .or_else(|| line["RequestId"].as_str())
+}
+
+/// Checks one EMF document's shape: namespace `QDN/SmsRelay`, one dimension set that
+/// is `Service` plus `labels`, with their values; `metric` declared and valued.
+pub fn assert_metric(doc: &Value, metric: &str, labels: &[(&str, &str)]) {
+    let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "QDN/SmsRelay", "{doc}");
+    let mut dimensions = vec!["Service".to_string()];
+    dimensions.extend(labels.iter().map(|(name, _)| name.to_string()));
+    assert_eq!(
+        directive["Dimensions"][0],
+        serde_json::json!(dimensions),
+        "{doc}"
+    );
+    assert_eq!(doc["Service"], "qdn-sms-relay", "{doc}");
+    for (name, value) in labels {
+        assert_eq!(doc[*name], *value, "{doc}");
+    }
+    let declared = directive["Metrics"]
+        .as_array()
+        .is_some_and(|metrics| metrics.iter().any(|m| m["Name"] == metric));
+    assert!(declared, "{metric} not declared: {doc}");
+    assert!(doc[metric].is_number() || doc[metric].is_array(), "{doc}");
+    assert!(doc["_aws"]["Timestamp"].is_u64(), "{doc}");
 }

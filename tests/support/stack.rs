@@ -210,6 +210,26 @@ impl Stack {
         self.functions.iter().flat_map(|f| f.json_logs()).collect()
     }
 
+    /// The first EMF document any instance wrote carrying `metric`, waiting up to 5 s
+    /// for it; panics (with the logs) when none comes.
+    pub async fn metric(&self, metric: &str) -> Value {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            for function in &self.functions {
+                if let Some(doc) = function
+                    .wait_for_metric(metric, std::time::Duration::ZERO)
+                    .await
+                {
+                    return doc;
+                }
+            }
+            if tokio::time::Instant::now() >= until {
+                panic!("no {metric} metric written:\n{}", self.logs().join("\n"));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     pub async fn stop(self) {
         for function in self.functions {
             function.stop().await;

@@ -286,6 +286,82 @@ pub fn cascade_reason(plan: &CascadePlan, attempts: &[Attempt], chosen: Option<T
         .join("; ")
 }
 
+/// Why the cascade passed over its first tier, in a few fixed values: the dimension of
+/// the `CascadesByReason` metric (the full sentence is [`cascade_reason`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CascadeCause {
+    MarkedUnavailable,
+    OffDuty,
+    NoHeartbeat,
+    HeartbeatStale,
+    NotConfigured,
+    InvalidNumber,
+    Refused,
+    DeliveryFailed,
+    NotAcknowledged,
+}
+
+impl CascadeCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CascadeCause::MarkedUnavailable => "marked_unavailable",
+            CascadeCause::OffDuty => "off_duty",
+            CascadeCause::NoHeartbeat => "no_heartbeat",
+            CascadeCause::HeartbeatStale => "heartbeat_stale",
+            CascadeCause::NotConfigured => "not_configured",
+            CascadeCause::InvalidNumber => "invalid_number",
+            CascadeCause::Refused => "refused",
+            CascadeCause::DeliveryFailed => "delivery_failed",
+            CascadeCause::NotAcknowledged => "not_acknowledged",
+        }
+    }
+
+    fn of_skip(reason: &SkipReason) -> CascadeCause {
+        match reason {
+            SkipReason::Unavailable(Unavailability::MarkedUnavailable) => {
+                CascadeCause::MarkedUnavailable
+            }
+            SkipReason::Unavailable(Unavailability::OffDuty) => CascadeCause::OffDuty,
+            SkipReason::Unavailable(Unavailability::NoHeartbeat) => CascadeCause::NoHeartbeat,
+            SkipReason::Unavailable(Unavailability::HeartbeatStale { .. }) => {
+                CascadeCause::HeartbeatStale
+            }
+            SkipReason::NotConfigured => CascadeCause::NotConfigured,
+            SkipReason::InvalidNumber { .. } => CascadeCause::InvalidNumber,
+        }
+    }
+
+    fn of_attempt(outcome: AttemptOutcome) -> Option<CascadeCause> {
+        match outcome {
+            AttemptOutcome::Sent => None,
+            AttemptOutcome::Refused => Some(CascadeCause::Refused),
+            AttemptOutcome::DeliveryFailed => Some(CascadeCause::DeliveryFailed),
+            AttemptOutcome::NotAcknowledged => Some(CascadeCause::NotAcknowledged),
+        }
+    }
+}
+
+/// Why the first tier passed over before `chosen` (every tier when there is no
+/// `chosen`) was passed over; `None` when nothing was.
+pub fn cascade_cause(
+    plan: &CascadePlan,
+    attempts: &[Attempt],
+    chosen: Option<Tier>,
+) -> Option<CascadeCause> {
+    let skipped = plan
+        .skipped
+        .iter()
+        .map(|s| (s.tier, CascadeCause::of_skip(&s.reason)));
+    let failed = attempts
+        .iter()
+        .filter_map(|a| CascadeCause::of_attempt(a.outcome).map(|cause| (a.tier, cause)));
+    skipped
+        .chain(failed)
+        .filter(|(tier, _)| chosen.is_none_or(|chosen| *tier < chosen))
+        .min_by_key(|(tier, _)| *tier)
+        .map(|(_, cause)| cause)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +507,10 @@ mod tests {
             cascade_reason(&plan, &[], None),
             "primary: primary marked unavailable; backup: not configured; tertiary: not configured"
         );
+        assert_eq!(
+            cascade_cause(&plan, &[], None),
+            Some(CascadeCause::MarkedUnavailable)
+        );
     }
 
     #[test]
@@ -456,6 +536,12 @@ mod tests {
             cascade_reason(&plan, &attempts, Some(Tier::Backup)),
             "primary: Twilio refused the number (21610 unsubscribed)"
         );
+        assert_eq!(
+            cascade_cause(&plan, &attempts, Some(Tier::Backup)),
+            Some(CascadeCause::Refused)
+        );
+        // The tier that got it and the tiers after it are no cause.
+        assert_eq!(cascade_cause(&plan, &attempts, Some(Tier::Primary)), None);
     }
 
     #[test]
@@ -469,9 +555,40 @@ mod tests {
             message: None,
         };
         assert_eq!(
-            cascade_reason(&plan, &[failed], Some(Tier::Backup)),
+            cascade_reason(&plan, std::slice::from_ref(&failed), Some(Tier::Backup)),
             "primary: delivery failed (Twilio error 30003)"
         );
+        assert_eq!(
+            cascade_cause(&plan, &[failed], Some(Tier::Backup)),
+            Some(CascadeCause::DeliveryFailed)
+        );
+    }
+
+    #[test]
+    fn the_cascade_cause_is_the_first_tier_passed_over() {
+        let mut record = seed();
+        record.on_duty = Some(false);
+        let plan = plan_cascade(&record, NOW, &POLICY);
+        let refused_backup = Attempt {
+            tier: Tier::Backup,
+            to: "***4807".into(),
+            outcome: AttemptOutcome::Refused,
+            error_code: Some(21610),
+            message: None,
+        };
+        assert_eq!(
+            cascade_cause(&plan, &[refused_backup], Some(Tier::Tertiary)),
+            Some(CascadeCause::OffDuty)
+        );
+        record.on_duty = None;
+        record.last_heartbeat = Some(NOW - 10_000);
+        let plan = plan_cascade(&record, NOW, &POLICY);
+        assert_eq!(
+            cascade_cause(&plan, &[], Some(Tier::Backup)),
+            Some(CascadeCause::HeartbeatStale)
+        );
+        let plan = plan_cascade(&seed(), NOW, &POLICY);
+        assert_eq!(cascade_cause(&plan, &[], Some(Tier::Primary)), None);
     }
 
     #[test]

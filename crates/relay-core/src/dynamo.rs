@@ -815,6 +815,7 @@ impl MessageLog for DynamoMessageLog {
             tier,
             dispatcher_id,
             to,
+            sent_at: number(&item, "sent_at"),
             expires_at: number(&item, "expires_at").unwrap_or(i64::MAX),
         }))
     }

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod inbound;
 #[cfg(feature = "test-util")]
 pub mod memory;
+pub mod metric;
 pub mod outbound;
 pub mod phone;
 pub mod ports;

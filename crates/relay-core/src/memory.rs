@@ -273,6 +273,7 @@ impl MessageLog for MemoryMessageLog {
             tier: record.routing_decision,
             dispatcher_id: record.dispatcher_id.clone(),
             to: record.forwarded_to.clone(),
+            sent_at: Some(record.forwarded_at),
             expires_at: record.expires_at,
         };
         self.forwards.lock().unwrap().insert(
@@ -340,6 +341,7 @@ impl MessageLog for MemoryMessageLog {
             tier: moved.tier,
             dispatcher_id: moved.dispatcher_id.clone(),
             to: moved.forwarded_to.clone(),
+            sent_at: Some(moved.at),
             expires_at: moved.expires_at,
         };
         self.forwards.lock().unwrap().insert(

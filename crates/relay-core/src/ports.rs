@@ -256,6 +256,8 @@ pub struct ForwardedMessage {
     /// The primary dispatcher item the cascade started from.
     pub dispatcher_id: DispatcherId,
     pub to: PhoneNumber,
+    /// When it was sent (unknown on items written before this was recorded).
+    pub sent_at: Option<i64>,
     pub expires_at: i64,
 }
 

@@ -1,8 +1,9 @@
 //! `ack-timeout`: the acknowledgement queue's consumer, under the Lambda Runtime API.
 //! Builds configuration and clients once, then handles SQS batches.
 
-use lambda_runtime::{Error, service_fn};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use relay_core::ack_timeout::http::{AckTimeoutApp, handle};
+use relay_core::metric::Metrics;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,5 +14,9 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "ack-timeout configuration is invalid");
     }
     let app = &app;
-    lambda_runtime::run(service_fn(move |event| handle(app, event))).await
+    let metrics = &Metrics::install("ack-timeout");
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        metrics.measure(event.context.request_id.clone(), handle(app, event))
+    }))
+    .await
 }

@@ -1,8 +1,9 @@
 //! `dispatcher-heartbeat`: the EventBridge schedule's target, under the Lambda Runtime
 //! API. Builds configuration and clients once, then runs the heartbeat per event.
 
-use lambda_runtime::{Error, service_fn};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
 use relay_core::heartbeat::http::{HeartbeatApp, handle};
+use relay_core::metric::Metrics;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,5 +14,9 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "dispatcher-heartbeat configuration is invalid");
     }
     let app = &app;
-    lambda_runtime::run(service_fn(move |event| handle(app, event))).await
+    let metrics = &Metrics::install("dispatcher-heartbeat");
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        metrics.measure(event.context.request_id.clone(), handle(app, event))
+    }))
+    .await
 }

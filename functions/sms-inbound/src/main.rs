@@ -3,6 +3,7 @@
 
 use lambda_http::{Error, service_fn};
 use relay_core::inbound::http::{InboundApp, handle};
+use relay_core::metric::{self, Metrics};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -13,5 +14,9 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "sms-inbound configuration is invalid");
     }
     let app = &app;
-    lambda_http::run(service_fn(move |req| handle(app, req))).await
+    let metrics = &Metrics::install("sms-inbound");
+    lambda_http::run(service_fn(move |req| {
+        metrics.measure(metric::request_id(&req), handle(app, req))
+    }))
+    .await
 }

@@ -3,6 +3,7 @@
 //! invocations.
 
 use lambda_http::{Error, service_fn};
+use relay_core::metric::{self, Metrics};
 use relay_core::outbound::http::{OutboundApp, handle};
 
 #[tokio::main]
@@ -14,5 +15,9 @@ async fn main() -> Result<(), Error> {
         tracing::error!(error = %e, "sms-outbound configuration is invalid");
     }
     let app = &app;
-    lambda_http::run(service_fn(move |req| handle(app, req))).await
+    let metrics = &Metrics::install("sms-outbound");
+    lambda_http::run(service_fn(move |req| {
+        metrics.measure(metric::request_id(&req), handle(app, req))
+    }))
+    .await
 }

@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::alert::{Alert, AlertKind, publish_or_log};
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::DispatcherId;
+use crate::metric;
 use crate::phone::{CountryCode, PhoneNumber};
 use crate::ports::{
     AlertPublisher, DeliveryHealth, DeliveryLog, DispatcherStore, Observed, ProblemLog, StoreError,
@@ -149,6 +150,9 @@ pub struct RunSummary {
     pub skipped_concurrent: usize,
     /// Items whose update failed (DynamoDB errors): the run reports a failure.
     pub failed: usize,
+    /// Whether the primary dispatcher's item is available after the run (false when
+    /// it is missing or could not be checked).
+    pub primary_available: bool,
 }
 
 /// Why a run failed part-way; what it touched is consistent, the next run retries.
@@ -199,13 +203,15 @@ impl Heartbeat<'_> {
                     continue;
                 }
             };
-            primary_seen |= record.dispatcher_id == *self.primary_dispatcher_id;
+            let is_primary = record.dispatcher_id == *self.primary_dispatcher_id;
+            primary_seen |= is_primary;
             match self.check(&record, now, &mut problems).await {
                 Ok(Checked {
                     available,
                     changed,
                     concurrent,
                 }) => {
+                    summary.primary_available |= is_primary && available;
                     summary.available += usize::from(available);
                     summary.changed += usize::from(changed);
                     summary.skipped_concurrent += usize::from(concurrent);
@@ -234,8 +240,10 @@ impl Heartbeat<'_> {
             unreadable = summary.unreadable,
             skipped_concurrent = summary.skipped_concurrent,
             failed = summary.failed,
+            primary_available = summary.primary_available,
             "heartbeat run"
         );
+        metric::dispatchers_available(summary.available, summary.primary_available);
         match failures.into_iter().next() {
             None => Ok(summary),
             Some(first) => Err(RunError {

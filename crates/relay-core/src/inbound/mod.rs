@@ -12,12 +12,14 @@ pub mod webhook;
 
 use crate::alert::{Alert, AlertKind, publish_or_log};
 use crate::cascade::{
-    Attempt, CascadePlan, CascadePolicy, SkipReason, Tier, cascade_reason, plan_cascade,
+    Attempt, CascadePlan, CascadePolicy, SkipReason, Tier, cascade_cause, cascade_reason,
+    plan_cascade,
 };
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState};
 use crate::config::InboundSettings;
 use crate::dispatcher::DispatcherRecord;
 use crate::ids::{DispatcherId, MessageSid};
+use crate::metric;
 use crate::phone::{PhoneNumber, mask};
 use crate::ports::{
     AlertPublisher, ClaimStore, CommandRecord, DeliveryLog, DispatcherStore, Finish, ForwardRecord,
@@ -261,6 +263,10 @@ impl Relay<'_> {
         now: i64,
     ) -> Handled {
         let reason = cascade_reason(plan, &attempts, Some(delivery.tier));
+        metric::relayed(delivery.tier);
+        if delivery.tier != Tier::Primary {
+            metric::cascaded(cascade_cause(plan, &attempts, Some(delivery.tier)));
+        }
         tracing::info!(
             routing_decision = delivery.tier.as_str(),
             dispatcher_id = %record.dispatcher_id,

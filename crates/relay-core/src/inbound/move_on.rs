@@ -10,10 +10,12 @@ use super::invalid_numbers;
 use crate::ack::{AckState, escalation_note};
 use crate::alert::{Alert, AlertKind, publish_or_log};
 use crate::cascade::{
-    Attempt, AttemptOutcome, CascadePlan, CascadePolicy, Tier, cascade_reason, plan_after,
+    Attempt, AttemptOutcome, CascadePlan, CascadePolicy, Tier, cascade_cause, cascade_reason,
+    plan_after,
 };
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState};
 use crate::ids::MessageSid;
+use crate::metric;
 use crate::phone::CountryCode;
 use crate::ports::{
     AlertPublisher, ClaimStore, DispatcherStore, Finish, ForwardedMessage, MessageLog, MovedOn,
@@ -184,6 +186,8 @@ impl MoveOnService<'_> {
         match walk.end {
             WalkEnd::Sent { target, sent } => {
                 let reason = cascade_reason(&plan, &attempts, Some(target.tier));
+                metric::moved_on(target.tier);
+                metric::cascaded(cascade_cause(&plan, &attempts, Some(target.tier)));
                 let moved = MovedOn {
                     inbound_sid: forward.inbound_sid.clone(),
                     failed_sid: forward.sid.clone(),

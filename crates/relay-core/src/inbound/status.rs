@@ -14,6 +14,7 @@ use crate::cascade::Tier;
 use crate::config::InboundSettings;
 use crate::delivery::DeliveryStatus;
 use crate::ids::MessageSid;
+use crate::metric;
 use crate::ports::{
     AlertPublisher, ClaimStore, DeliveryLog, DispatcherStore, MessageLog, SmsSender,
 };
@@ -127,6 +128,9 @@ impl StatusCallbacks<'_> {
             return Ok(StatusHandled::Stale);
         }
         if update.status.is_delivered() {
+            if let Some(sent_at) = forward.sent_at {
+                metric::delivered_after(now - sent_at);
+            }
             self.deliveries
                 .record_delivery(&forward.to, true, None, now)
                 .await?;
@@ -137,6 +141,7 @@ impl StatusCallbacks<'_> {
                 self.log.forget_relay_text(&forward.inbound_sid).await?;
             }
         } else if update.status.is_failure() {
+            metric::delivery_failed();
             self.deliveries
                 .record_delivery(&forward.to, false, update.error_code, now)
                 .await?;

@@ -15,6 +15,7 @@ use crate::config::OutboundSettings;
 use crate::dispatcher::DispatcherRecord;
 use crate::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use crate::ids::DispatcherId;
+use crate::metric;
 use crate::ports::DispatcherStore;
 use crate::secrets::{SecretCache, SecretError, SecretsManagerSource, TwilioAccount};
 use crate::twilio::{RetryPolicy, TwilioApi};
@@ -158,6 +159,7 @@ pub async fn handle(
             return Err(e.into());
         }
         Err(Failure::Refused(error)) => {
+            metric::outbound_failed(error.code());
             let response = error.response();
             let status = error.status();
             if status.is_server_error() {

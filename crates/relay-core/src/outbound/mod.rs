@@ -21,6 +21,7 @@ use crate::claim::{
     IdempotencyKey, IdempotencyKeyError, RecordKind, RecordState, StoredResponse,
 };
 use crate::dispatcher::DispatcherRecord;
+use crate::metric;
 use crate::ports::{
     ClaimStore, DispatcherStore, Finish, OutboundLog, OutboundRecord, OutgoingSms, SendError,
     SentSms, SmsSender, StoreError,
@@ -257,10 +258,13 @@ impl Outbound<'_> {
             Ok(sent) => sent,
             Err(error) => {
                 tracing::warn!(dispatcher_id = %id, to = %request.to.masked(), job_ref = %request.job_ref, %error, "outbound text not sent");
-                return Err(OutboundError::Twilio(error));
+                let error = OutboundError::Twilio(error);
+                metric::outbound_failed(error.code());
+                return Err(error);
             }
         };
         tracing::info!(dispatcher_id = %id, message_sid = %sent.sid, to = %request.to.masked(), job_ref = %request.job_ref, "outbound text sent");
+        metric::outbound_sent();
         // The text is out: failing to record it must not turn the answer into an error
         // that invites a second send.
         match self.dispatchers.check_in(id, now).await {
