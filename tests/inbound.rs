@@ -757,7 +757,14 @@ async fn routing_is_logged_as_one_json_line_without_body_or_full_numbers() {
         .unwrap_or_else(|| panic!("no request ID: {line}"));
     // The metric lines too (flushed at the end of the invocation).
     stack.metric("Cascades").await;
-    let logs = stack.json_logs();
+    // Lines written during init (ending with its `init phases` line) belong to no
+    // invocation; every line after it does.
+    let logs: Vec<Value> = stack
+        .json_logs()
+        .into_iter()
+        .skip_while(|l| l["message"] != "init phases")
+        .skip(1)
+        .collect();
     assert!(logs.len() >= 2, "{logs:?}");
     for l in &logs {
         assert_eq!(request_id_of(l), Some(request_id), "{l}");
@@ -1374,5 +1381,47 @@ async fn a_failing_state_table_answers_5xx_alerts_and_sends_nothing() {
         assert!(!text.contains("ResourceNotFound"), "{text}");
     }
     assert!(stack.logs().iter().any(|l| l.contains("ResourceNotFound")));
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn init_is_timed_by_phase_and_prefetches_the_twilio_secret() {
+    let stack = Stack::start("init").await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    let line = stack.functions[0]
+        .wait_for_log(
+            |l| l.contains("\"init phases\""),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("an init phases line");
+    let line: Value = serde_json::from_str(&line).unwrap();
+    for phase in [
+        "config_ms",
+        "sdk_config_ms",
+        "clients_ms",
+        "prefetch_ms",
+        "init_ms",
+    ] {
+        assert!(
+            line[phase].as_f64().is_some_and(|ms| ms >= 0.0),
+            "{phase}: {line}"
+        );
+    }
+    // The secret was read during init: gone now, the first message still goes out.
+    stack
+        .aws
+        .secrets
+        .delete_secret()
+        .secret_id(&stack.aws.twilio_secret_id)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("delete the Twilio secret");
+
+    let (_, answer) = stack.text_from(DRIVER, "first after init").await;
+
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent_to(PRIMARY_PHONE).len(), 1, "{:?}", stack.sent());
     stack.stop().await;
 }

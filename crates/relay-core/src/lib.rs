@@ -28,6 +28,7 @@ pub mod secrets;
 pub mod signature;
 pub mod sns;
 pub mod sqs;
+pub mod startup;
 pub mod telemetry;
 pub mod trail;
 pub mod twilio;

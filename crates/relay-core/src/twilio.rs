@@ -77,6 +77,13 @@ impl TwilioApi {
         })
     }
 
+    /// Opens (and keeps in the pool) a connection to the Twilio API, so the first
+    /// send skips the TCP and TLS handshakes. Any answer will do: only the connection
+    /// matters, and nothing is sent.
+    pub async fn warm(&self) -> Result<(), reqwest::Error> {
+        self.http.head(&self.base_url).send().await.map(|_| ())
+    }
+
     /// A sender bound to one account, for one invocation that must be done by
     /// `deadline` (the Lambda invocation's, if known).
     pub fn sender<'a>(

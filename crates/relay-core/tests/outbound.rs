@@ -56,7 +56,12 @@ impl World {
         };
         let key = key.map(|k| IdempotencyKey::parse(k).unwrap());
         outbound
-            .send(&dispatcher(), &request(body), key.as_ref(), NOW)
+            .send(
+                &dispatcher().dispatcher_id,
+                &request(body),
+                key.as_ref(),
+                NOW,
+            )
             .await
     }
 }

@@ -14,6 +14,7 @@ use crate::inbound::move_on::MoveOnService;
 use crate::secrets::{SecretCache, SecretsManagerSource, TwilioAccount};
 use crate::sns::SnsAlertPublisher;
 use crate::sqs::SqsTimerQueue;
+use crate::startup::InitClock;
 use crate::twilio::{RetryPolicy, TwilioApi};
 
 /// Everything a batch needs, built once per execution environment.
@@ -29,14 +30,18 @@ pub struct AckTimeoutApp {
 
 impl AckTimeoutApp {
     pub async fn from_env() -> Result<Self, StartupError> {
+        // No prefetch: nobody waits on this function's first invocation.
+        let mut clock = InitClock::start();
         let settings = AckTimeoutSettings::from_env()?;
+        clock.config_read();
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        clock.sdk_config_loaded();
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let source = SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(&aws),
             settings.secret_cache,
         )?;
-        Ok(AckTimeoutApp {
+        let app = AckTimeoutApp {
             dispatchers: DynamoDispatcherStore::new(dynamodb.clone(), &settings.tables.state_table),
             log: DynamoMessageLog::new(dynamodb, &settings.tables.message_table),
             alerts: SnsAlertPublisher::new(
@@ -47,7 +52,10 @@ impl AckTimeoutApp {
             secrets: SecretCache::new(Box::new(source), settings.secret_cache),
             timers: SqsTimerQueue::new(aws_sdk_sqs::Client::new(&aws), &settings.ack.queue_url),
             settings,
-        })
+        };
+        clock.clients_built();
+        clock.finish("ack-timeout");
+        Ok(app)
     }
 }
 

@@ -9,6 +9,7 @@ use crate::api::{StartupError, fail_invocation, unix_now};
 use crate::config::HeartbeatSettings;
 use crate::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use crate::sns::SnsAlertPublisher;
+use crate::startup::InitClock;
 
 /// Everything a run needs, built once per execution environment.
 pub struct HeartbeatApp {
@@ -20,10 +21,14 @@ pub struct HeartbeatApp {
 
 impl HeartbeatApp {
     pub async fn from_env() -> Result<Self, StartupError> {
+        // No prefetch: nobody waits on this function's first invocation.
+        let mut clock = InitClock::start();
         let settings = HeartbeatSettings::from_env()?;
+        clock.config_read();
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        clock.sdk_config_loaded();
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-        Ok(HeartbeatApp {
+        let app = HeartbeatApp {
             dispatchers: DynamoDispatcherStore::new(dynamodb.clone(), &settings.tables.state_table)
                 .with_scan_page_size(settings.scan_page_size),
             log: DynamoMessageLog::new(dynamodb, &settings.tables.message_table),
@@ -32,7 +37,10 @@ impl HeartbeatApp {
                 &settings.alert_topic_arn,
             ),
             settings,
-        })
+        };
+        clock.clients_built();
+        clock.finish("dispatcher-heartbeat");
+        Ok(app)
     }
 }
 

@@ -13,10 +13,12 @@ use crate::api::{
 };
 use crate::config::InboundSettings;
 use crate::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
+use crate::ports::DispatcherStore;
 use crate::ports::SendError;
 use crate::secrets::{SecretCache, SecretError, SecretsManagerSource, TwilioAccount};
 use crate::sns::SnsAlertPublisher;
 use crate::sqs::SqsTimerQueue;
+use crate::startup::{InitClock, prefetch_failed};
 use crate::twilio::{RetryPolicy, TwilioApi};
 
 /// Everything an invocation needs, built once per execution environment.
@@ -32,17 +34,21 @@ pub struct InboundApp {
 }
 
 impl InboundApp {
-    /// Reads the configuration and builds the AWS and Twilio clients.
+    /// Reads the configuration, builds the AWS and Twilio clients, and prefetches what
+    /// the first message needs.
     pub async fn from_env() -> Result<Self, StartupError> {
+        let mut clock = InitClock::start();
         let settings = InboundSettings::from_env()?;
+        clock.config_read();
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        clock.sdk_config_loaded();
         let twilio = TwilioApi::new(&settings.twilio_api_base, RetryPolicy::default())?;
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let source = SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(&aws),
             settings.secret_cache,
         )?;
-        Ok(InboundApp {
+        let app = InboundApp {
             dispatchers: DynamoDispatcherStore::new(dynamodb.clone(), &settings.tables.state_table),
             log: DynamoMessageLog::new(dynamodb, &settings.tables.message_table),
             alerts: SnsAlertPublisher::new(
@@ -56,7 +62,37 @@ impl InboundApp {
                 .map(|ack| SqsTimerQueue::new(aws_sdk_sqs::Client::new(&aws), &ack.queue_url)),
             twilio,
             settings,
-        })
+        };
+        clock.clients_built();
+        clock.prefetch(app.prefetch()).await;
+        clock.finish("sms-inbound");
+        Ok(app)
+    }
+
+    /// What every first message waits for, at once: the Twilio secret (into the
+    /// cache), the primary's item (opening the DynamoDB connection) and a connection to
+    /// Twilio's API.
+    async fn prefetch(&self) {
+        let secret = async {
+            if let Err(e) = self.twilio_account().await {
+                prefetch_failed("twilio_secret", &e);
+            }
+        };
+        let dynamodb = async {
+            if let Err(e) = self
+                .dispatchers
+                .get(&self.settings.primary_dispatcher_id)
+                .await
+            {
+                prefetch_failed("dynamodb", &e);
+            }
+        };
+        let twilio = async {
+            if let Err(e) = self.twilio.warm().await {
+                prefetch_failed("twilio_connection", &e);
+            }
+        };
+        tokio::join!(secret, dynamodb, twilio);
     }
 }
 

@@ -99,7 +99,14 @@ impl Relay<'_> {
         let key = ClaimKey::inbound(&sms.sid);
         let owner = ClaimOwner::random();
         let request = ClaimRequest::new(&key, RecordKind::Inbound, &owner, now);
-        match self.claims.claim(&request).await {
+        let primary_id = &self.settings.primary_dispatcher_id;
+        // Independent: overlapping the claim and the primary's item saves a round trip
+        // on every message (a duplicate's read is wasted, and duplicates are rare).
+        let (claimed, record) = tokio::join!(
+            self.claims.claim(&request),
+            self.dispatchers.get(primary_id)
+        );
+        match claimed {
             Ok(ClaimOutcome::Acquired) => {}
             Ok(ClaimOutcome::Taken(existing)) => {
                 tracing::info!(message_sid = %sms.sid, state = %existing.state, "duplicate delivery; not forwarding again");
@@ -114,7 +121,9 @@ impl Relay<'_> {
             }
         }
         let held = Held { key, owner };
-        let result = self.handle_claimed(sms, &held, status_callback, now).await;
+        let result = self
+            .handle_claimed(sms, &held, record, status_callback, now)
+            .await;
         if let Err(error) = &result {
             // Unless the text may already be out, give the claim back so Twilio's
             // redelivery (or the fallback URL pointing here) can still forward it.
@@ -133,15 +142,12 @@ impl Relay<'_> {
         &self,
         sms: &InboundSms,
         held: &Held,
+        record: Result<Option<DispatcherRecord>, StoreError>,
         status_callback: Option<String>,
         now: i64,
     ) -> Result<Handled, RelayError> {
         let primary_id = &self.settings.primary_dispatcher_id;
-        let record = self
-            .dispatchers
-            .get(primary_id)
-            .await?
-            .ok_or_else(|| RelayError::PrimaryMissing(primary_id.clone()))?;
+        let record = record?.ok_or_else(|| RelayError::PrimaryMissing(primary_id.clone()))?;
 
         if let Some(command) = Command::parse(&sms.body)
             && self.is_dispatcher_phone(&sms.from, &record)

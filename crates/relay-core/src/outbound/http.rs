@@ -18,9 +18,14 @@ use crate::ids::DispatcherId;
 use crate::metric;
 use crate::ports::DispatcherStore;
 use crate::secrets::{SecretCache, SecretError, SecretsManagerSource, TwilioAccount};
+use crate::startup::{InitClock, prefetch_failed};
 use crate::twilio::{RetryPolicy, TwilioApi};
 
 pub const OUTBOUND_PATH: &str = "/api/v1/sms/outbound";
+
+/// The dispatcher item init reads only to open the DynamoDB connection (it need not
+/// exist).
+const CONNECTION_PROBE_ID: &str = "connection-probe";
 
 /// Everything an invocation needs, built once per execution environment.
 pub struct OutboundApp {
@@ -32,22 +37,59 @@ pub struct OutboundApp {
 }
 
 impl OutboundApp {
-    /// Reads the configuration and builds the AWS and Twilio clients.
+    /// Reads the configuration, builds the AWS and Twilio clients, and prefetches what
+    /// the first reply needs.
     pub async fn from_env() -> Result<Self, StartupError> {
+        let mut clock = InitClock::start();
         let settings = OutboundSettings::from_env()?;
+        clock.config_read();
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        clock.sdk_config_loaded();
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let source = SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(&aws),
             settings.secret_cache,
         )?;
-        Ok(OutboundApp {
+        let app = OutboundApp {
             twilio: TwilioApi::new(&settings.twilio_api_base, RetryPolicy::default())?,
             dispatchers: DynamoDispatcherStore::new(dynamodb.clone(), &settings.tables.state_table),
             log: DynamoMessageLog::new(dynamodb, &settings.tables.message_table),
             secrets: SecretCache::new(Box::new(source), settings.secret_cache),
             settings,
-        })
+        };
+        clock.clients_built();
+        clock.prefetch(app.prefetch()).await;
+        clock.finish("sms-outbound");
+        Ok(app)
+    }
+
+    /// What every first reply waits for, at once: both secrets (into the cache), a
+    /// DynamoDB connection and a connection to Twilio's API.
+    async fn prefetch(&self) {
+        let jwt = async {
+            if let Err(e) = self.jwt_keys().await {
+                prefetch_failed("jwt_secret", &e);
+            }
+        };
+        let twilio_secret = async {
+            if let Err(e) = self.twilio_account().await {
+                prefetch_failed("twilio_secret", &e);
+            }
+        };
+        // Any item opens the connection; the reply's own dispatcher is not known yet.
+        let dynamodb = async {
+            if let Ok(id) = DispatcherId::parse(CONNECTION_PROBE_ID)
+                && let Err(e) = self.dispatchers.get(&id).await
+            {
+                prefetch_failed("dynamodb", &e);
+            }
+        };
+        let twilio = async {
+            if let Err(e) = self.twilio.warm().await {
+                prefetch_failed("twilio_connection", &e);
+            }
+        };
+        tokio::join!(jwt, twilio_secret, dynamodb, twilio);
     }
 
     async fn jwt_keys(&self) -> Result<JwtKeys, SecretError> {
@@ -130,11 +172,22 @@ pub async fn handle(
         let keys = app.jwt_keys().await.map_err(Failure::Secret)?;
         let token = BearerToken::from_header(header(&req, "authorization"))?;
         let dispatcher_id = app.authenticate(&token, keys).await?;
-        let dispatcher = app.dispatcher(&dispatcher_id).await?;
-        let request = OutboundRequest::parse(req.body().as_ref(), app.settings.default_country)?;
-        let key = header(&req, "idempotency-key")
-            .map(IdempotencyKey::parse)
-            .transpose()?;
+        let parsed = OutboundRequest::parse(req.body().as_ref(), app.settings.default_country)
+            .map_err(OutboundError::from)
+            .and_then(|request| {
+                let key = header(&req, "idempotency-key")
+                    .map(IdempotencyKey::parse)
+                    .transpose()?;
+                Ok((request, key))
+            });
+        let (request, key) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                // An unknown dispatcher is answered before a bad body.
+                app.dispatcher(&dispatcher_id).await?;
+                return Err(error.into());
+            }
+        };
         // Read only for a request that will be sent: a refused one never needs it.
         let account = app.twilio_account().await.map_err(Failure::Secret)?;
         let deadline = invocation_deadline(&req);
@@ -147,7 +200,7 @@ pub async fn handle(
             wait_for_first: wait_for_first(deadline),
         };
         Ok(outbound
-            .send(&dispatcher, &request, key.as_ref(), now)
+            .send(&dispatcher_id, &request, key.as_ref(), now)
             .await?)
     }
     .await;

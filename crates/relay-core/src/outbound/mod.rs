@@ -21,6 +21,7 @@ use crate::claim::{
     IdempotencyKey, IdempotencyKeyError, RecordKind, RecordState, StoredResponse,
 };
 use crate::dispatcher::DispatcherRecord;
+use crate::ids::DispatcherId;
 use crate::metric;
 use crate::ports::{
     ClaimStore, DispatcherStore, Finish, OutboundLog, OutboundRecord, OutgoingSms, SendError,
@@ -161,25 +162,39 @@ pub struct Outbound<'a> {
 }
 
 impl Outbound<'_> {
-    /// Sends `request` for `dispatcher` (authenticated, and read from the state table),
-    /// at most once per `key`.
+    /// Sends `request` for the authenticated dispatcher `id`, at most once per `key`.
+    ///
+    /// Three sequential network steps on the way to a `202`: the dispatcher's item
+    /// and the key's claim, together; Twilio; then the check-in, the log item and the
+    /// stored answer, together.
     pub async fn send(
         &self,
-        dispatcher: &DispatcherRecord,
+        id: &DispatcherId,
         request: &OutboundRequest,
         key: Option<&IdempotencyKey>,
         now: i64,
     ) -> Result<Reply, OutboundError> {
-        let text = request.stamped(&dispatcher.dispatcher_id, now)?;
-        let Some(key) = key else {
-            return Ok(Reply::Fresh(
-                match self.deliver(dispatcher, request, text, now).await {
-                    Ok(accepted) => accepted.response(),
-                    Err(error) => error.response(),
-                },
-            ));
+        let text = match request.stamped(id, now) {
+            Ok(text) => text,
+            Err(error) => {
+                // An unknown dispatcher is answered before a bad body.
+                self.dispatcher(id).await?;
+                return Err(error.into());
+            }
         };
-        let claim_key = ClaimKey::idempotency(&dispatcher.dispatcher_id, key);
+        let Some(key) = key else {
+            let dispatcher = self.dispatcher(id).await?;
+            let response = match self.deliver(&dispatcher, request, text).await {
+                Ok(accepted) => {
+                    self.record_sent(&dispatcher, request, &accepted, now, None)
+                        .await;
+                    accepted.response()
+                }
+                Err(error) => error.response(),
+            };
+            return Ok(Reply::Fresh(response));
+        };
+        let claim_key = ClaimKey::idempotency(id, key);
         let owner = ClaimOwner::random();
         let fingerprint = request.fingerprint();
         let claim = ClaimRequest {
@@ -190,62 +205,99 @@ impl Outbound<'_> {
             now,
             lock_secs: CLAIM_LOCK_SECS,
         };
+        // Independent reads: overlapping them saves a round trip on every request.
+        let (dispatcher, mut claimed) =
+            tokio::join!(self.dispatcher(id), self.claims.claim(&claim));
+        let dispatcher = match dispatcher {
+            Ok(dispatcher) => dispatcher,
+            Err(error) => {
+                if matches!(claimed, Ok(ClaimOutcome::Acquired)) {
+                    self.release(&claim_key, &owner).await;
+                }
+                return Err(error);
+            }
+        };
         let waiting_since = Instant::now();
         loop {
-            let waited = waiting_since.elapsed();
-            let claim = ClaimRequest {
-                now: now + waited.as_secs() as i64,
-                ..claim.clone()
-            };
-            match self.claims.claim(&claim).await? {
+            match claimed? {
                 ClaimOutcome::Acquired => break,
                 ClaimOutcome::Taken(existing) => match replay(existing, &fingerprint) {
-                    Err(OutboundError::InFlight) if waited < self.wait_for_first => {
+                    Err(OutboundError::InFlight)
+                        if waiting_since.elapsed() < self.wait_for_first =>
+                    {
                         tokio::time::sleep(IN_FLIGHT_POLL).await;
                     }
                     answer => return answer,
                 },
             }
+            let waited = waiting_since.elapsed();
+            let claim = ClaimRequest {
+                now: now + waited.as_secs() as i64,
+                ..claim.clone()
+            };
+            claimed = self.claims.claim(&claim).await;
         }
-        let result = self.deliver(dispatcher, request, text, now).await;
-        let state = match &result {
-            Ok(_) => RecordState::Answered,
+        let (state, response) = match self.deliver(&dispatcher, request, text).await {
+            Ok(accepted) => {
+                let response = accepted.response();
+                let finish = Finish {
+                    state: RecordState::Answered,
+                    response: Some(&response),
+                    detail: None,
+                    expires_at: now + IDEMPOTENCY_TTL_SECS,
+                };
+                let held = (&claim_key, &owner, &finish);
+                self.record_sent(&dispatcher, request, &accepted, now, Some(held))
+                    .await;
+                return Ok(Reply::Fresh(response));
+            }
             // The text may be out: the key must never send again.
-            Err(OutboundError::Twilio(SendError::OutcomeUnknown { .. })) => {
-                RecordState::OutcomeUnknown
+            Err(error @ OutboundError::Twilio(SendError::OutcomeUnknown { .. })) => {
+                (RecordState::OutcomeUnknown, error.response())
             }
             // Nothing went out: a retry with this key may try again.
-            Err(_) => {
-                if let Err(e) = self.claims.release(&claim_key, &owner).await {
-                    tracing::error!(key = %claim_key, error = %e, "could not release the idempotency claim; a retry waits for its lock to lapse");
-                }
-                return Ok(Reply::Fresh(result.unwrap_err().response()));
+            Err(error) => {
+                self.release(&claim_key, &owner).await;
+                return Ok(Reply::Fresh(error.response()));
             }
-        };
-        let response = match &result {
-            Ok(accepted) => accepted.response(),
-            Err(error) => error.response(),
         };
         let finish = Finish {
             state,
             response: Some(&response),
-            detail: result.as_ref().err().map(|_| "Twilio did not answer"),
+            detail: Some("Twilio did not answer"),
             expires_at: now + IDEMPOTENCY_TTL_SECS,
         };
-        if let Err(e) = self.claims.finish(&claim_key, &owner, &finish).await {
-            // The outcome stands (the text is out, or may be); a retry after the lock
-            // lapses could send again, so say so loudly.
-            tracing::error!(key = %claim_key, error = %e, "could not store the answer for the Idempotency-Key");
-        }
+        self.store_answer(&claim_key, &owner, &finish).await;
         Ok(Reply::Fresh(response))
     }
 
+    async fn dispatcher(&self, id: &DispatcherId) -> Result<DispatcherRecord, OutboundError> {
+        self.dispatchers
+            .get(id)
+            .await?
+            .ok_or(OutboundError::Auth(AuthError::UnknownDispatcher))
+    }
+
+    async fn release(&self, key: &ClaimKey, owner: &ClaimOwner) {
+        if let Err(e) = self.claims.release(key, owner).await {
+            tracing::error!(key = %key, error = %e, "could not release the idempotency claim; a retry waits for its lock to lapse");
+        }
+    }
+
+    async fn store_answer(&self, key: &ClaimKey, owner: &ClaimOwner, finish: &Finish<'_>) {
+        if let Err(e) = self.claims.finish(key, owner, finish).await {
+            // The outcome stands (the text is out, or may be); a retry after the lock
+            // lapses could send again, so say so loudly.
+            tracing::error!(key = %key, error = %e, "could not store the answer for the Idempotency-Key");
+        }
+    }
+
+    /// Sends the stamped text: Twilio's answer, nothing recorded yet.
     async fn deliver(
         &self,
         dispatcher: &DispatcherRecord,
         request: &OutboundRequest,
         text: String,
-        now: i64,
     ) -> Result<Accepted, OutboundError> {
         let sms = OutgoingSms {
             to: request.to.clone(),
@@ -254,43 +306,66 @@ impl Outbound<'_> {
             status_callback: None,
         };
         let id = &dispatcher.dispatcher_id;
-        let sent = match self.sender.send(&sms).await {
-            Ok(sent) => sent,
+        match self.sender.send(&sms).await {
+            Ok(sent) => {
+                tracing::info!(dispatcher_id = %id, message_sid = %sent.sid, to = %request.to.masked(), job_ref = %request.job_ref, "outbound text sent");
+                metric::outbound_sent();
+                Ok(Accepted {
+                    sent,
+                    to: request.to.to_string(),
+                    body: sms.body,
+                })
+            }
             Err(error) => {
                 tracing::warn!(dispatcher_id = %id, to = %request.to.masked(), job_ref = %request.job_ref, %error, "outbound text not sent");
                 let error = OutboundError::Twilio(error);
                 metric::outbound_failed(error.code());
-                return Err(error);
+                Err(error)
             }
-        };
-        tracing::info!(dispatcher_id = %id, message_sid = %sent.sid, to = %request.to.masked(), job_ref = %request.job_ref, "outbound text sent");
-        metric::outbound_sent();
-        // The text is out: failing to record it must not turn the answer into an error
-        // that invites a second send.
-        match self.dispatchers.check_in(id, now).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(dispatcher_id = %id, "dispatcher item vanished before its check-in")
-            }
-            Err(e) => tracing::error!(dispatcher_id = %id, error = %e, "check-in not recorded"),
         }
+    }
+
+    /// After a send: the dispatcher's check-in, the log item and (with a key) the
+    /// stored answer, written together. The text is out: none of them failing may turn
+    /// the answer into an error that invites a second send.
+    async fn record_sent(
+        &self,
+        dispatcher: &DispatcherRecord,
+        request: &OutboundRequest,
+        accepted: &Accepted,
+        now: i64,
+        answer: Option<(&ClaimKey, &ClaimOwner, &Finish<'_>)>,
+    ) {
+        let id = &dispatcher.dispatcher_id;
         let record = OutboundRecord {
-            sid: sent.sid.clone(),
+            sid: accepted.sent.sid.clone(),
             dispatcher_id: id.clone(),
             to: request.to.clone(),
             job_ref: request.job_ref.clone(),
-            delivery_status: sent.status,
+            delivery_status: accepted.sent.status,
             sent_at: now,
             expires_at: now + dispatcher.message_log_ttl_secs() as i64,
         };
-        if let Err(e) = self.log.record_outbound(&record).await {
-            tracing::error!(message_sid = %sent.sid, error = %e, "outbound text sent but not logged");
-        }
-        Ok(Accepted {
-            sent,
-            to: request.to.to_string(),
-            body: sms.body,
-        })
+        let check_in = async {
+            match self.dispatchers.check_in(id, now).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(dispatcher_id = %id, "dispatcher item vanished before its check-in")
+                }
+                Err(e) => tracing::error!(dispatcher_id = %id, error = %e, "check-in not recorded"),
+            }
+        };
+        let log = async {
+            if let Err(e) = self.log.record_outbound(&record).await {
+                tracing::error!(message_sid = %record.sid, error = %e, "outbound text sent but not logged");
+            }
+        };
+        let store = async {
+            if let Some((key, owner, finish)) = answer {
+                self.store_answer(key, owner, finish).await;
+            }
+        };
+        tokio::join!(check_in, log, store);
     }
 }
 
