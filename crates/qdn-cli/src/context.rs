@@ -245,7 +245,7 @@ pub fn secret_cache(aws: &aws_config::SdkConfig) -> Result<SecretCache, Failure>
         ttl: Duration::from_secs(300),
         refresh_after: Duration::from_secs(60),
     };
-    let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws), settings)?;
+    let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws));
     Ok(SecretCache::new(Box::new(source), settings))
 }
 

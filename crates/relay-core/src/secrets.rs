@@ -8,14 +8,11 @@
 //! no `Debug` or log line can print them.
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, SdkError};
-use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
-use aws_secretsmanager_caching::SecretsManagerCachingClient;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -53,35 +50,23 @@ impl VersionStage {
 #[async_trait]
 pub trait SecretSource: Send + Sync {
     /// The `SecretString` at `stage`, or `None` when the secret has no version there.
-    /// `refresh` skips any cache the source keeps itself.
     async fn read(
         &self,
         secret_id: &str,
         stage: VersionStage,
-        refresh: bool,
     ) -> Result<Option<SecretString>, SecretError>;
 }
 
-/// Secrets Manager through `aws_secretsmanager_caching`, which caches each stage and
-/// re-validates an expired entry with `DescribeSecret` before fetching it again.
+/// Secrets Manager itself: one `GetSecretValue` per stage read. The caching is
+/// [`SecretCache`]'s.
 #[derive(Debug)]
 pub struct SecretsManagerSource {
-    client: SecretsManagerCachingClient,
+    client: aws_sdk_secretsmanager::Client,
 }
 
 impl SecretsManagerSource {
-    pub fn new(
-        client: aws_sdk_secretsmanager::Client,
-        settings: SecretCacheSettings,
-    ) -> Result<Self, SecretError> {
-        // A few secrets per function; transient refresh errors serve the cached value.
-        let max_size = NonZeroUsize::new(16).expect("16 is not zero");
-        let client = SecretsManagerCachingClient::new(client, max_size, settings.ttl, true)
-            .map_err(|e| SecretError::Unreadable {
-                secret_id: "(cache)".into(),
-                detail: e.to_string(),
-            })?;
-        Ok(SecretsManagerSource { client })
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        SecretsManagerSource { client }
     }
 }
 
@@ -91,30 +76,27 @@ impl SecretSource for SecretsManagerSource {
         &self,
         secret_id: &str,
         stage: VersionStage,
-        refresh: bool,
     ) -> Result<Option<SecretString>, SecretError> {
         let result = self
             .client
-            .get_secret_value(secret_id, None, Some(stage.label()), refresh)
+            .get_secret_value()
+            .secret_id(secret_id)
+            .version_stage(stage.label())
+            .send()
             .await;
-        // The crate's error is a non-Send box: turn it into ours before anything else.
         let output = match result {
             Ok(output) => output,
             Err(error) => {
                 let not_found = error
-                    .downcast_ref::<SdkError<GetSecretValueError>>()
-                    .and_then(|e| e.as_service_error())
+                    .as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception());
+                // A secret that was never rotated has no AWSPREVIOUS version.
                 if not_found && stage == VersionStage::Previous {
                     return Ok(None);
                 }
-                let detail = match error.downcast_ref::<SdkError<GetSecretValueError>>() {
-                    Some(sdk) => DisplayErrorContext(sdk).to_string(),
-                    None => error.to_string(),
-                };
                 return Err(SecretError::Unreadable {
                     secret_id: secret_id.to_string(),
-                    detail,
+                    detail: DisplayErrorContext(&error).to_string(),
                 });
             }
         };
@@ -185,7 +167,7 @@ impl SecretCache {
         {
             return Ok(cached.versions.clone());
         }
-        match self.read(secret_id, false).await {
+        match self.read(secret_id).await {
             Ok(versions) => {
                 let versions = Arc::new(versions);
                 entries.insert(
@@ -234,7 +216,7 @@ impl SecretCache {
             return None;
         }
         cached.read_at = now;
-        match self.read(secret_id, true).await {
+        match self.read(secret_id).await {
             Ok(versions) => {
                 tracing::info!(secret_id, "credential did not verify; re-read the secret");
                 cached.versions = Arc::new(versions);
@@ -248,22 +230,19 @@ impl SecretCache {
         }
     }
 
-    async fn read(&self, secret_id: &str, refresh: bool) -> Result<SecretVersions, SecretError> {
-        let current = self
-            .source
-            .read(secret_id, VersionStage::Current, refresh)
-            .await?
-            .ok_or_else(|| SecretError::Unreadable {
-                secret_id: secret_id.to_string(),
-                detail: "it has no AWSCURRENT version".into(),
-            })?;
+    /// Both stages, read together (one round trip).
+    async fn read(&self, secret_id: &str) -> Result<SecretVersions, SecretError> {
+        let (current, previous) = tokio::join!(
+            self.source.read(secret_id, VersionStage::Current),
+            self.source.read(secret_id, VersionStage::Previous)
+        );
+        let current = current?.ok_or_else(|| SecretError::Unreadable {
+            secret_id: secret_id.to_string(),
+            detail: "it has no AWSCURRENT version".into(),
+        })?;
         // A broken previous version must not take the relay down: it only widens what
         // is accepted during a rotation.
-        let previous = match self
-            .source
-            .read(secret_id, VersionStage::Previous, refresh)
-            .await
-        {
+        let previous = match previous {
             Ok(previous) => previous,
             Err(error) => {
                 tracing::warn!(secret_id, %error, "the AWSPREVIOUS version is unreadable; ignoring it");
@@ -439,14 +418,14 @@ mod tests {
         struct FakeSource {
             current: StdMutex<Option<Result<String, SecretError>>>,
             previous: StdMutex<Option<String>>,
-            reads: StdMutex<Vec<(VersionStage, bool)>>,
+            reads: StdMutex<Vec<VersionStage>>,
         }
 
         impl FakeSource {
             fn set_current(&self, value: Result<&str, SecretError>) {
                 *self.current.lock().unwrap() = Some(value.map(str::to_string));
             }
-            fn reads(&self) -> Vec<(VersionStage, bool)> {
+            fn reads(&self) -> Vec<VersionStage> {
                 self.reads.lock().unwrap().clone()
             }
         }
@@ -457,9 +436,8 @@ mod tests {
                 &self,
                 _secret_id: &str,
                 stage: VersionStage,
-                refresh: bool,
             ) -> Result<Option<SecretString>, SecretError> {
-                self.reads.lock().unwrap().push((stage, refresh));
+                self.reads.lock().unwrap().push(stage);
                 match stage {
                     VersionStage::Current => self
                         .current
@@ -515,10 +493,7 @@ mod tests {
             cache.get_at("s", t0 + TTL / 2).await.unwrap();
             assert_eq!(
                 source.reads(),
-                vec![
-                    (VersionStage::Current, false),
-                    (VersionStage::Previous, false)
-                ]
+                vec![VersionStage::Current, VersionStage::Previous]
             );
             source.set_current(Ok("k2"));
             let later = cache.get_at("s", t0 + TTL).await.unwrap();
@@ -586,10 +561,7 @@ mod tests {
             assert_eq!(current(&fresh), "k2");
             assert_eq!(
                 source.reads()[2..],
-                [
-                    (VersionStage::Current, true),
-                    (VersionStage::Previous, true)
-                ]
+                [VersionStage::Current, VersionStage::Previous]
             );
             assert!(cache.refresh_after_failure_at("s", t1).await.is_none());
             assert_eq!(source.reads().len(), 4);

@@ -37,10 +37,7 @@ impl AckTimeoutApp {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         clock.sdk_config_loaded();
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-        let source = SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(&aws),
-            settings.secret_cache,
-        )?;
+        let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws));
         let app = AckTimeoutApp {
             dispatchers: DynamoDispatcherStore::new(dynamodb.clone(), &settings.tables.state_table),
             log: DynamoMessageLog::new(dynamodb, &settings.tables.message_table),

@@ -44,10 +44,7 @@ impl InboundApp {
         clock.sdk_config_loaded();
         let twilio = TwilioApi::new(&settings.twilio_api_base, RetryPolicy::default())?;
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-        let source = SecretsManagerSource::new(
-            aws_sdk_secretsmanager::Client::new(&aws),
-            settings.secret_cache,
-        )?;
+        let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws));
         let app = InboundApp {
             dispatchers: DynamoDispatcherStore::new(dynamodb.clone(), &settings.tables.state_table),
             log: DynamoMessageLog::new(dynamodb, &settings.tables.message_table),
