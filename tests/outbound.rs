@@ -662,3 +662,35 @@ async fn wrong_path_and_method_are_refused() {
     assert!(stack.sent().is_empty());
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn init_prefetches_both_secrets_so_the_first_reply_needs_neither() {
+    let stack = outbound_stack("out-init", &[]).await;
+    let line = stack.functions[0]
+        .wait_for_log(
+            |l| l.contains("\"init phases\""),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("an init phases line");
+    let line: Value = serde_json::from_str(&line).unwrap();
+    assert!(line["prefetch_ms"].as_f64().is_some(), "{line}");
+    // Both secrets were read during init: gone now, the first reply still goes out.
+    for secret_id in [&stack.aws.jwt_secret_id, &stack.aws.twilio_secret_id] {
+        stack
+            .aws
+            .secrets
+            .delete_secret()
+            .secret_id(secret_id)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .expect("delete a secret");
+    }
+
+    let answer = send(&stack, Some(&token()), &request("first"), Some("k-init")).await;
+
+    assert_eq!(answer.status, 202, "{answer:?}");
+    assert_eq!(stack.sent().len(), 1);
+    stack.stop().await;
+}
