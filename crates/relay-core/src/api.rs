@@ -59,15 +59,22 @@ pub fn invocation_deadline(req: &Request) -> Option<Instant> {
 
 /// A Lambda deadline (Unix milliseconds, 0 when not given) as an `Instant`.
 pub fn deadline_from_ms(deadline_ms: u64) -> Option<Instant> {
-    if deadline_ms == 0 {
-        return None; // not given
-    }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()?
         .as_millis() as u64;
-    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Some(Instant::now() + remaining)
+    remaining_ms(deadline_ms, now_ms).map(|ms| Instant::now() + Duration::from_millis(ms))
+}
+
+/// How long until `deadline_ms`, at `now_ms`; `None` when there is no real deadline:
+/// 0 (not given), or a value more than a day in the past, which no Lambda sends but
+/// emulators do (`cargo lambda watch` sends a bare 600000, a moment in 1970).
+fn remaining_ms(deadline_ms: u64, now_ms: u64) -> Option<u64> {
+    const NOT_A_DEADLINE_BEFORE_MS: u64 = 86_400_000;
+    if deadline_ms == 0 || deadline_ms.saturating_add(NOT_A_DEADLINE_BEFORE_MS) < now_ms {
+        return None;
+    }
+    Some(deadline_ms.saturating_sub(now_ms))
 }
 
 /// Milliseconds since the epoch: the order of events within one second.
@@ -88,6 +95,28 @@ pub fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const NOW_MS: u64 = 1_795_478_400_000;
+
+    #[test]
+    fn deadlines_give_the_time_left_and_emulators_placeholders_none() {
+        assert_eq!(remaining_ms(NOW_MS + 3_000, NOW_MS), Some(3_000));
+        // Just past: a real deadline, already due.
+        assert_eq!(remaining_ms(NOW_MS - 5, NOW_MS), Some(0));
+        assert_eq!(remaining_ms(0, NOW_MS), None);
+        // cargo lambda watch's relative 600000.
+        assert_eq!(remaining_ms(600_000, NOW_MS), None);
+    }
+
+    proptest! {
+        #[test]
+        fn any_header_value_gives_a_bounded_answer(deadline in any::<u64>(), now in any::<u64>()) {
+            if let Some(left) = remaining_ms(deadline, now) {
+                prop_assert!(left <= deadline);
+            }
+        }
+    }
 
     #[test]
     fn error_bodies_have_one_shape() {
