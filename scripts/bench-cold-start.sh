@@ -55,8 +55,9 @@ if ((arm64)); then
             "or pass --no-arm64" >&2
         exit 1
     fi
+    # `-p` as well as `--bin`: bench-hello is not one of the workspace's default members.
     for bin in "${functions[@]}" bench-hello; do
-        cargo-lambda lambda build -q --release --arm64 --output-format zip --bin "$bin"
+        cargo-lambda lambda build -q --release --arm64 --output-format zip -p "$bin" --bin "$bin"
     done
 else
     args+=(--no-arm64)

@@ -195,11 +195,7 @@ fn most_frequent(values: &[String]) -> Option<(String, usize)> {
         }
     }
     // The first seen wins a tie.
-    counts
-        .into_iter()
-        .rev()
-        .max_by_key(|(_, n)| *n)
-        .map(|(v, n)| (v, n))
+    counts.into_iter().rev().max_by_key(|(_, n)| *n)
 }
 
 /// One function: its sizes and a summary per TLS mode.
