@@ -61,7 +61,12 @@ impl LoadSummary {
             ),
         ];
         let mut out = String::from("#### Under load: `sms-inbound`\n\n");
-        out += &format!("{}\n\n| measure | value |\n| --- | --- |\n", self.note);
+        out += &format!(
+            "{} A text's time runs from queuing its event at the Runtime API to the answer, \
+             so it includes waiting for a free instance ({} in flight, {} instances).\n\n\
+             | measure | value |\n| --- | --- |\n",
+            self.note, self.concurrency, self.instances
+        );
         for (measure, value) in rows {
             out += &format!("| {measure} | {value} |\n");
         }

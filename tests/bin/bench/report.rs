@@ -107,6 +107,9 @@ pub struct ModeSummary {
     pub init_ms_median: f64,
     pub init_ms_min: f64,
     pub init_ms_max: f64,
+    /// Each run's init and first invocation, in run order.
+    pub init_ms_samples: Vec<f64>,
+    pub first_ms_samples: Vec<f64>,
     pub first_ms_median: f64,
     pub warm_ms_p50: f64,
     pub warm_ms_p99: f64,
@@ -147,6 +150,8 @@ impl ModeSummary {
             init_ms_median: round2(median(&init)?),
             init_ms_min: round2(init.iter().copied().fold(f64::INFINITY, f64::min)),
             init_ms_max: round2(init.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+            init_ms_samples: init.iter().copied().map(round2).collect(),
+            first_ms_samples: first.iter().copied().map(round2).collect(),
             first_ms_median: round2(median(&first)?),
             warm_ms_p50: round2(percentile(&warm, 50.0).unwrap_or(f64::NAN)),
             warm_ms_p99: round2(percentile(&warm, 99.0).unwrap_or(f64::NAN)),
@@ -418,8 +423,15 @@ impl Report {
                 "TLS handshake ms at the proxy, median: init · first",
                 &|_, m| {
                     if m.tls {
+                        let failed = m.init_calls.failed_handshakes
+                            + m.first_calls.failed_handshakes
+                            + m.warm_calls.as_ref().map_or(0, |c| c.failed_handshakes);
+                        let failed = match failed {
+                            0 => String::new(),
+                            n => format!(" ({n} failed)"),
+                        };
                         format!(
-                            "{} · {}",
+                            "{} · {}{failed}",
                             opt(m.init_calls.tls_handshake_ms),
                             opt(m.first_calls.tls_handshake_ms)
                         )
