@@ -5,8 +5,11 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use relay_core::heartbeat::http::{HeartbeatApp, handle};
 use relay_core::metric::Metrics;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    relay_core::startup::run(serve)
+}
+
+async fn serve() -> Result<(), Error> {
     relay_core::telemetry::init();
     let app = HeartbeatApp::from_env().await;
     if let Err(e) = &app {

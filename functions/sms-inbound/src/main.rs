@@ -5,8 +5,11 @@ use lambda_http::{Error, service_fn};
 use relay_core::inbound::http::{InboundApp, handle};
 use relay_core::metric::{self, Metrics};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    relay_core::startup::run(serve)
+}
+
+async fn serve() -> Result<(), Error> {
     relay_core::telemetry::init();
     let app = InboundApp::from_env().await;
     if let Err(e) = &app {

@@ -6,8 +6,11 @@ use lambda_http::{Error, service_fn};
 use relay_core::metric::{self, Metrics};
 use relay_core::outbound::http::{OutboundApp, handle};
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    relay_core::startup::run(serve)
+}
+
+async fn serve() -> Result<(), Error> {
     relay_core::telemetry::init();
     let app = OutboundApp::from_env().await;
     if let Err(e) = &app {
