@@ -106,7 +106,15 @@ async fn main() -> ExitCode {
             "load: {} texts through {} sms-inbound instances, {} in flight...",
             options.load, options.instances, options.concurrency
         );
-        match bench::load::run(&lab, options.load, options.instances, options.concurrency).await {
+        match bench::load::run(
+            &mut lab,
+            options.load,
+            options.instances,
+            options.concurrency,
+            options.load_round,
+        )
+        .await
+        {
             Ok(load) => Some(load),
             Err(e) => {
                 eprintln!("load: FAILED: {e}");

@@ -3,7 +3,7 @@
 use crate::bench::scenario::Function;
 
 pub const USAGE: &str = "usage: bench_cold_start [--runs N] [--warm N] [--function NAME]... \
-[--tls | --no-tls] [--load N] [--instances K] [--concurrency C] [--no-arm64]
+[--tls | --no-tls] [--load N] [--load-round N] [--instances K] [--concurrency C] [--no-arm64]
   --runs N         cold starts per function and TLS mode (default 10, or QDN_BENCH_RUNS)
   --warm N         warm invocations after each first one (default 50)
   --function NAME  sms-inbound, sms-outbound, dispatcher-heartbeat or ack-timeout; repeat
@@ -11,6 +11,7 @@ pub const USAGE: &str = "usage: bench_cold_start [--runs N] [--warm N] [--functi
   --tls            only with TLS in front of moto and the sandbox
   --no-tls         only without TLS (default: both)
   --load N         inbound texts for the load test (default 2000; 0 skips it)
+  --load-round N   texts per round of the load test, each on fresh tables (default 250)
   --instances K    sms-inbound processes polling one Runtime API under load (default 4)
   --concurrency C  invocations in flight under load (default 16)
   --no-arm64       the arm64 zips were not built this time: say \"not built\"";
@@ -41,6 +42,7 @@ pub struct Options {
     pub functions: Vec<Function>,
     pub tls: TlsModes,
     pub load: usize,
+    pub load_round: usize,
     pub instances: usize,
     pub concurrency: usize,
     pub arm64_built: bool,
@@ -57,6 +59,7 @@ impl Options {
             functions: Vec::new(),
             tls: TlsModes::Both,
             load: 2000,
+            load_round: 250,
             instances: 4,
             concurrency: 16,
             arm64_built: true,
@@ -80,6 +83,7 @@ impl Options {
                 "--tls" => options.tls = TlsModes::TlsOnly,
                 "--no-tls" => options.tls = TlsModes::PlainOnly,
                 "--load" => options.load = number(&flag, &value()?)?,
+                "--load-round" => options.load_round = positive(&flag, &value()?)?,
                 "--instances" => options.instances = positive(&flag, &value()?)?,
                 "--concurrency" => options.concurrency = positive(&flag, &value()?)?,
                 "--no-arm64" => options.arm64_built = false,

@@ -58,6 +58,9 @@ pub struct Calls {
     pub tls_handshake_ms: Option<f64>,
     /// Handshakes that failed (a client that did not trust the CA).
     pub failed_handshakes: usize,
+    /// Each operation's median time at the proxy (request in to answer out), in the
+    /// order first seen: mostly the emulator's own time.
+    pub operation_ms: Vec<(String, f64)>,
 }
 
 impl Calls {
@@ -95,8 +98,30 @@ impl Calls {
                 .flat_map(|t| &t.connections)
                 .filter(|c| c.failed.is_some())
                 .count(),
+            operation_ms: operation_medians(&invocations),
         })
     }
+}
+
+fn operation_medians(invocations: &[&Timed]) -> Vec<(String, f64)> {
+    let mut names: Vec<String> = Vec::new();
+    let mut times: HashMap<String, Vec<f64>> = HashMap::new();
+    for exchange in invocations.iter().flat_map(|t| &t.exchanges) {
+        if !names.contains(&exchange.operation) {
+            names.push(exchange.operation.clone());
+        }
+        times
+            .entry(exchange.operation.clone())
+            .or_default()
+            .push(ms(exchange.end - exchange.start));
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let median = median(&times[&name]).unwrap_or(f64::NAN);
+            (name, round2(median))
+        })
+        .collect()
 }
 
 /// One function in one TLS mode, over all its runs.
@@ -502,6 +527,18 @@ impl Report {
                         c.steps, c.steps_seen, c.invocations
                     );
                 }
+            }
+            if let Some(c) = m.warm_calls.as_ref().filter(|c| !c.operation_ms.is_empty()) {
+                let times: Vec<String> = c
+                    .operation_ms
+                    .iter()
+                    .map(|(name, ms)| format!("{name} {ms}"))
+                    .collect();
+                out += &format!(
+                    "\nEach operation's median time at the proxy, warm, ms (mostly the \
+                     emulator's): {}.\n",
+                    times.join(", ")
+                );
             }
         }
         for error in &f.errors {

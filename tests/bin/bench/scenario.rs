@@ -11,7 +11,8 @@ use relay_tests::stack::{
     BACKUP_PHONE, PRIMARY_PHONE, Stack, driver_params, message_sid, seed_dispatcher, unix_now,
 };
 use relay_tests::{
-    FunctionProcess, Invocation, RuntimeApi, response_parts, sqs_event_from_messages, tokens,
+    AwsFixture, FunctionProcess, Invocation, RuntimeApi, response_parts, sqs_event_from_messages,
+    tokens,
 };
 use serde_json::{Value, json};
 
@@ -125,14 +126,13 @@ struct Endpoints {
     twilio: Proxy,
 }
 
-/// The shared part of every run: moto (one fixture) and the sandbox, the counting
-/// proxies in front of them (plain, and TLS with its CA), and for ack-timeout an
-/// `sms-inbound` that relays the texts whose timers it gets.
+/// The shared part of every run: moto and the sandbox, and the counting proxies in
+/// front of them (plain, and TLS with its CA). Each run gets fresh AWS resources
+/// ([`Lab::fresh_fixture`]).
 pub struct Lab {
     pub stack: Stack,
     plain: Endpoints,
     tls: Option<(Endpoints, PathBuf)>,
-    ack_relay: Option<(RuntimeApi, FunctionProcess)>,
 }
 
 impl Lab {
@@ -160,12 +160,25 @@ impl Lab {
         } else {
             None
         };
-        Ok(Lab {
-            stack,
-            plain,
-            tls,
-            ack_relay: None,
-        })
+        Ok(Lab { stack, plain, tls })
+    }
+
+    /// Resets moto and makes fresh AWS resources. moto keeps every object it ever made
+    /// (for its dashboard), and its `TransactWriteItems` deep-copies each table it
+    /// writes (to roll back on failure): without a reset every run would be slower than
+    /// the one before, and a long run would exhaust memory.
+    pub async fn fresh_fixture(&mut self) -> Result<(), String> {
+        let reset = format!("{}/moto-api/reset", self.stack.aws.endpoint);
+        let answer = reqwest::Client::new()
+            .post(&reset)
+            .send()
+            .await
+            .map_err(|e| format!("{reset}: {e}"))?;
+        if !answer.status().is_success() {
+            return Err(format!("{reset}: {}", answer.status()));
+        }
+        self.stack.aws = AwsFixture::create("bench").await;
+        Ok(())
     }
 
     fn endpoints(&self, tls: bool) -> &Endpoints {
@@ -204,6 +217,9 @@ impl Lab {
         tls: bool,
         warm: usize,
     ) -> Result<Run, String> {
+        if function != Function::Hello {
+            self.fresh_fixture().await?;
+        }
         self.stack
             .aws
             .put_dispatcher(seed_dispatcher(unix_now()))
@@ -294,24 +310,24 @@ impl Lab {
     /// not through the proxies), their timers received from the ack queue once due,
     /// and deleted there as Lambda's event source would.
     async fn ack_timers(&mut self, count: usize) -> Result<Vec<Value>, String> {
-        if self.ack_relay.is_none() {
-            let runtime = RuntimeApi::start().await;
-            let mut env = self.stack.aws.function_env();
-            env.push(("TWILIO_API_BASE".into(), self.stack.twilio.base_url()));
-            env.extend(self.stack.aws.ack_env(ACK_WINDOW_SECS));
-            let process = FunctionProcess::spawn("sms-inbound", &runtime, &env);
-            self.ack_relay = Some((runtime, process));
-        }
-        let (runtime, _) = self.ack_relay.as_ref().expect("started above");
+        let runtime = RuntimeApi::start().await;
+        let mut env = self.stack.aws.function_env();
+        env.push(("TWILIO_API_BASE".into(), self.stack.twilio.base_url()));
+        env.extend(self.stack.aws.ack_env(ACK_WINDOW_SECS));
+        let relay = FunctionProcess::spawn("sms-inbound", &runtime, &env);
         let mut wanted = HashSet::new();
         for i in 0..count {
             let (sid, event) = inbound_event_sid(&self.stack, &format!("Load {i} is heavy"));
             match runtime.invoke(event).await {
                 Invocation::Response(response) if response_parts(&response).0 == 200 => {}
-                other => return Err(format!("relaying a text for a timer: {other:?}")),
+                other => {
+                    relay.stop().await;
+                    return Err(format!("relaying a text for a timer: {other:?}"));
+                }
             }
             wanted.insert(sid);
         }
+        relay.stop().await;
         let aws = &self.stack.aws;
         let mut events = Vec::with_capacity(count);
         let until = Instant::now() + Duration::from_secs(60);
@@ -336,10 +352,7 @@ impl Lab {
         Ok(events)
     }
 
-    pub async fn stop(mut self) {
-        if let Some((_, process)) = self.ack_relay.take() {
-            process.stop().await;
-        }
+    pub async fn stop(self) {
         self.stack.stop().await;
     }
 }
