@@ -156,7 +156,7 @@ impl Lab {
         let plain = proxies(None).await?;
         let tls = if with_tls {
             let ca = LocalCa::generate(dir)?;
-            Some((proxies(Some(ca.server)).await?, ca.ca_pem))
+            Some((proxies(Some(ca.server)).await?, ca.trust_bundle))
         } else {
             None
         };
@@ -201,8 +201,8 @@ impl Lab {
             .collect();
         env.push(("AWS_ENDPOINT_URL".into(), endpoints.aws.url()));
         env.push(("TWILIO_API_BASE".into(), endpoints.twilio.url()));
-        if let (true, Some((_, ca_pem))) = (tls, &self.tls) {
-            env.push(("SSL_CERT_FILE".into(), ca_pem.display().to_string()));
+        if let (true, Some((_, trust_bundle))) = (tls, &self.tls) {
+            env.push(("SSL_CERT_FILE".into(), trust_bundle.display().to_string()));
         }
         if function == Function::AckTimeout {
             env.extend(self.stack.aws.ack_env(ACK_WINDOW_SECS));

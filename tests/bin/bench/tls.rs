@@ -1,9 +1,10 @@
 //! A throwaway certificate authority for one benchmark run: a CA and a server
 //! certificate for `127.0.0.1` and `localhost` signed by it, made with `rcgen`. The
 //! proxies serve the certificate; a function trusts the CA only because its process is
-//! started with `SSL_CERT_FILE` naming the CA's PEM (both the AWS SDK's
-//! `rustls-native-certs` and reqwest's `rustls-platform-verifier` read it on Linux).
-//! Nothing is installed anywhere else.
+//! started with `SSL_CERT_FILE` naming a bundle of the system's roots plus the CA (both
+//! the AWS SDK's `rustls-native-certs` and reqwest's `rustls-platform-verifier` read it
+//! on Linux; the system's roots are kept so that the function parses as many as it
+//! does in production). Nothing is installed anywhere else.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,15 +16,16 @@ use rcgen::{
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub struct LocalCa {
-    /// The CA certificate, PEM: what `SSL_CERT_FILE` names.
-    pub ca_pem: PathBuf,
+    /// The system's CA bundle with the throwaway CA appended, PEM: what `SSL_CERT_FILE`
+    /// names.
+    pub trust_bundle: PathBuf,
     /// A server configuration with the signed certificate, offering only HTTP/1.1.
     pub server: Arc<rustls::ServerConfig>,
 }
 
 impl LocalCa {
-    /// Generates the CA and the server certificate, and writes the CA's PEM to
-    /// `dir/bench-ca.pem`.
+    /// Generates the CA and the server certificate, and writes the system's bundle with
+    /// the CA's PEM appended to `dir/bench-ca-bundle.pem`.
     pub fn generate(dir: &Path) -> Result<LocalCa, String> {
         let ca_key = KeyPair::generate().map_err(err("CA key"))?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err("CA"))?;
@@ -54,8 +56,11 @@ impl LocalCa {
             .map_err(err("server cert"))?;
 
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let ca_pem = dir.join("bench-ca.pem");
-        std::fs::write(&ca_pem, ca_cert.pem()).map_err(|e| format!("{}: {e}", ca_pem.display()))?;
+        let trust_bundle = dir.join("bench-ca-bundle.pem");
+        let mut bundle = system_bundle();
+        bundle.push_str(&ca_cert.pem());
+        std::fs::write(&trust_bundle, bundle)
+            .map_err(|e| format!("{}: {e}", trust_bundle.display()))?;
 
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
@@ -67,10 +72,32 @@ impl LocalCa {
             .map_err(|e| format!("server certificate: {e}"))?;
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(LocalCa {
-            ca_pem,
+            trust_bundle,
             server: Arc::new(server),
         })
     }
+}
+
+/// The bundles the functions point `SSL_CERT_FILE` at when nothing else chose the
+/// roots (`relay_core::startup`): Amazon Linux 2023's, else Debian's.
+const SYSTEM_BUNDLES: [&str; 2] = [
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/certs/ca-certificates.crt",
+];
+
+/// The system's CA bundle (empty if there is none), so that with TLS a function parses
+/// as many roots as it does in production, where it reads the system bundle.
+fn system_bundle() -> String {
+    SYSTEM_BUNDLES
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .map(|mut bundle| {
+            if !bundle.ends_with('\n') {
+                bundle.push('\n');
+            }
+            bundle
+        })
+        .unwrap_or_default()
 }
 
 fn err(what: &'static str) -> impl Fn(rcgen::Error) -> String {
