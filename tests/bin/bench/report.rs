@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::bench::load::LoadSummary;
-use crate::bench::proxy::Service;
+use crate::bench::proxy::{Connection, Service};
 use crate::bench::scenario::{Function, Run, Timed};
 use crate::bench::stats::{mb, median, mib, ms, percentile, round1, round2};
 use crate::bench::steps::{count, describe, round_trips};
@@ -140,6 +140,10 @@ pub struct ModeSummary {
     pub warm_ms_p99: f64,
     pub warm_invocations: usize,
     pub peak_rss_mib_median: Option<f64>,
+    /// The TLS handshake of each process's first connection (median over the runs),
+    /// and of all its later ones: the first pays for one-time TLS setup in the process.
+    pub first_handshake_ms: Option<f64>,
+    pub other_handshakes_ms: Option<f64>,
     /// Median per phase of the `"init phases"` line; `None` when no run wrote one.
     pub init_phases_ms: Option<Vec<(String, f64)>>,
     pub init_calls: Calls,
@@ -161,6 +165,19 @@ impl ModeSummary {
             .filter_map(|r| r.peak_rss_kib)
             .map(|kib| kib as f64 / 1024.0)
             .collect();
+        let (mut firsts, mut others) = (Vec::new(), Vec::new());
+        for run in runs {
+            let mut connections: Vec<&Connection> = run
+                .init_connections
+                .iter()
+                .chain(&run.first.connections)
+                .chain(run.warm.iter().flat_map(|t| &t.connections))
+                .collect();
+            connections.sort_by_key(|c| c.accepted);
+            let mut handshakes = connections.iter().filter_map(|c| c.handshake.map(ms));
+            firsts.extend(handshakes.next());
+            others.extend(handshakes);
+        }
         let init_as_timed: Vec<Timed> = runs
             .iter()
             .map(|r| Timed {
@@ -182,6 +199,8 @@ impl ModeSummary {
             warm_ms_p99: round2(percentile(&warm, 99.0).unwrap_or(f64::NAN)),
             warm_invocations: warm.len(),
             peak_rss_mib_median: median(&rss).map(round1),
+            first_handshake_ms: median(&firsts).map(round2),
+            other_handshakes_ms: median(&others).map(round2),
             init_phases_ms: phase_medians(runs),
             init_calls: Calls::of(&init_as_timed)?,
             first_calls: Calls::of(runs.iter().map(|r| &r.first))?,
@@ -445,7 +464,7 @@ impl Report {
         );
         if tls_modes.contains(&true) {
             row(
-                "TLS handshake ms at the proxy, median: init · first",
+                "TLS handshake ms at the proxy, median: the process's first · the others",
                 &|_, m| {
                     if m.tls {
                         let failed = m.init_calls.failed_handshakes
@@ -457,8 +476,8 @@ impl Report {
                         };
                         format!(
                             "{} · {}{failed}",
-                            opt(m.init_calls.tls_handshake_ms),
-                            opt(m.first_calls.tls_handshake_ms)
+                            opt(m.first_handshake_ms),
+                            opt(m.other_handshakes_ms)
                         )
                     } else {
                         "–".into()
