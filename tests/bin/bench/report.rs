@@ -488,8 +488,9 @@ impl Report {
             );
         }
         let budgeted = matches!(f.function.as_str(), "sms-inbound" | "sms-outbound");
-        // The median: a request that had to open a connection can reach the proxy after
-        // its partner was answered, and then counts as a step of its own.
+        // The median: a request sent together with another can reach the proxy only
+        // after the other was answered (it had to open a connection, or its task ran
+        // late), and then counts as a step of its own.
         let worst_warm_trips = f
             .modes()
             .iter()
