@@ -1,6 +1,7 @@
 //! The outbound service over the in-memory adapters: idempotency, check-in and the
 //! mapping of Twilio's answers, driven deterministically.
 
+use relay_core::auth::AuthError;
 use relay_core::claim::{IdempotencyKey, RecordState};
 use relay_core::dispatcher::DispatcherRecord;
 use relay_core::ids::DispatcherId;
@@ -223,4 +224,45 @@ async fn an_unanswered_send_answers_504_and_is_never_repeated_for_its_key() {
         world.log.entry(key).unwrap().state,
         RecordState::OutcomeUnknown
     );
+}
+
+/// The dispatcher read and the key's claim go out together: a request from a
+/// dispatcher the table does not know is refused, and gives the claim back, so the same
+/// request succeeds once the item exists instead of waiting out a leftover lock (409).
+#[tokio::test]
+async fn an_unknown_dispatcher_is_refused_and_leaves_no_claim_behind() {
+    let world = World {
+        dispatchers: MemoryDispatcherStore::default(),
+        log: MemoryMessageLog::default(),
+        sender: ScriptedSender::default(),
+    };
+    let error = world.send("On my way", Some("k-1")).await.unwrap_err();
+    assert!(
+        matches!(error, OutboundError::Auth(AuthError::UnknownDispatcher)),
+        "{error:?}"
+    );
+    assert!(world.sender.tried().is_empty());
+
+    world.dispatchers.put(dispatcher());
+    let reply = world.send("On my way", Some("k-1")).await.unwrap();
+    assert_eq!(parts(&reply).0, 202);
+    assert_eq!(world.sender.tried().len(), 1);
+}
+
+/// An unknown dispatcher is answered before a body too long to send, as before the
+/// reads overlapped; a known one gets the 400.
+#[tokio::test]
+async fn an_unknown_dispatcher_is_answered_before_a_body_too_long() {
+    let long = "x".repeat(1_600);
+    let stranger = World {
+        dispatchers: MemoryDispatcherStore::default(),
+        log: MemoryMessageLog::default(),
+        sender: ScriptedSender::default(),
+    };
+    let error = stranger.send(&long, Some("k-1")).await.unwrap_err();
+    assert_eq!(error.status().as_u16(), 401, "{error:?}");
+    let known = World::new(ScriptedSender::default());
+    let error = known.send(&long, Some("k-1")).await.unwrap_err();
+    assert_eq!(error.status().as_u16(), 400, "{error:?}");
+    assert!(stranger.sender.tried().is_empty() && known.sender.tried().is_empty());
 }
