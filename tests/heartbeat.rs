@@ -126,8 +126,8 @@ async fn a_healthy_dispatcher_is_checked_in_and_the_run_is_summarised() {
         .expect("an EMF document with the gauges");
     assert_metric(&available, "DispatchersAvailable", &[]);
     assert_metric(&available, "PrimaryAvailable", &[]);
-    assert_eq!(available["DispatchersAvailable"], 1.0);
-    assert_eq!(available["PrimaryAvailable"], 1.0);
+    assert_eq!(available["DispatchersAvailable"], serde_json::json!([1.0]));
+    assert_eq!(available["PrimaryAvailable"], serde_json::json!([1.0]));
     assert_eq!(request_id_of(&available), request_id_of(&line));
     heartbeat.stop().await;
     stack.stop().await;
@@ -149,7 +149,11 @@ async fn off_duty_and_back_alert_once_each_and_an_unchanged_run_alerts_nothing()
         .wait_for_metric("PrimaryAvailable", Duration::from_secs(5))
         .await
         .expect("the primary's availability gauge");
-    assert_eq!(gauges["PrimaryAvailable"], 0.0, "{gauges}");
+    assert_eq!(
+        gauges["PrimaryAvailable"],
+        serde_json::json!([0.0]),
+        "{gauges}"
+    );
     let item = stack.aws.get_dispatcher("sergio-main").await.unwrap();
     assert_eq!(item["available"], json!(false));
     assert_eq!(

@@ -74,10 +74,13 @@ pub fn outbound_failed(code: &'static str) {
 }
 
 /// The heartbeat's view after a run: how many dispatchers are available, and whether
-/// the primary is (1) or not (0).
+/// the primary is (1) or not (0). One value per run, recorded as a histogram rather
+/// than a gauge: the recorder writes a gauge on every flush, so a run that failed
+/// before it knew would repeat the last run's value; a histogram writes only what this
+/// run recorded, and a failed run leaves a gap (the heartbeat-errors alarm's case).
 pub fn dispatchers_available(count: usize, primary_available: bool) {
-    metrics::gauge!("DispatchersAvailable").set(count as f64);
-    metrics::gauge!("PrimaryAvailable").set(if primary_available { 1.0 } else { 0.0 });
+    metrics::histogram!("DispatchersAvailable").record(count as f64);
+    metrics::histogram!("PrimaryAvailable").record(if primary_available { 1.0 } else { 0.0 });
 }
 
 /// The installed recorder, if there is one: built once in a function's `main`.
