@@ -21,6 +21,8 @@ pub enum StartupError {
     HttpClient(#[from] reqwest::Error),
     #[error(transparent)]
     Secrets(#[from] SecretError),
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
 }
 
 /// Fails the invocation with `error`, logged with the variable at fault (if any), so
@@ -28,7 +30,7 @@ pub enum StartupError {
 pub fn fail_invocation(function: &str, error: &StartupError) -> lambda_http::Error {
     let variable = match error {
         StartupError::Config(c) => Some(c.variable()),
-        StartupError::HttpClient(_) | StartupError::Secrets(_) => None,
+        StartupError::HttpClient(_) | StartupError::Secrets(_) | StartupError::Transport(_) => None,
     };
     tracing::error!(function, variable, %error, "the function is misconfigured; failing the invocation");
     error.to_string().into()

@@ -31,5 +31,6 @@ pub mod sqs;
 pub mod startup;
 pub mod telemetry;
 pub mod trail;
+pub mod transport;
 pub mod twilio;
 pub mod walk;

@@ -4,7 +4,6 @@
 //! parallel. Lambda runs init at full CPU, outside the first message's time.
 
 use std::future::Future;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The longest a prefetch may hold up init; past it, the first invocation does the
@@ -16,6 +15,7 @@ pub struct InitClock {
     started: Instant,
     last: Instant,
     config: Option<Duration>,
+    tls: Option<Duration>,
     sdk_config: Option<Duration>,
     clients: Option<Duration>,
     prefetch: Option<Duration>,
@@ -28,6 +28,7 @@ impl InitClock {
             started: now,
             last: now,
             config: None,
+            tls: None,
             sdk_config: None,
             clients: None,
             prefetch: None,
@@ -44,6 +45,11 @@ impl InitClock {
     /// The function's own configuration has been read.
     pub fn config_read(&mut self) {
         self.config = self.lap();
+    }
+
+    /// The trust roots have been read and the shared TLS configuration built.
+    pub fn tls_configured(&mut self) {
+        self.tls = self.lap();
     }
 
     /// The AWS SDK's shared configuration (region, credentials) has been loaded.
@@ -76,6 +82,7 @@ impl InitClock {
         tracing::info!(
             function,
             config_ms = ms(self.config),
+            tls_ms = ms(self.tls),
             sdk_config_ms = ms(self.sdk_config),
             clients_ms = ms(self.clients),
             prefetch_ms = ms(self.prefetch),
@@ -91,42 +98,12 @@ pub fn prefetch_failed(step: &'static str, error: &dyn std::fmt::Display) {
     tracing::warn!(step, %error, "prefetch step failed; the first invocation retries it");
 }
 
-/// The system's CA bundle on Lambda's Amazon Linux 2023, then on Debian.
-const CA_BUNDLES: [&str; 2] = [
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/certs/ca-certificates.crt",
-];
-
-/// Points `SSL_CERT_FILE` at the system's CA bundle when nothing else chose the trust
-/// roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` unset): the TLS stacks (the AWS SDK's and
-/// reqwest's, both rustls) then read that one file instead of also every file in the
-/// certificate directory, hundreds on Debian, most of a function's init. A bundle that
-/// does not exist is never named.
-///
-/// [`run`] calls it before the async runtime starts: it sets an environment variable,
-/// which is only sound while the process has one thread.
-fn prefer_ca_bundle() {
-    let chosen = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some());
-    if chosen {
-        return;
-    }
-    if let Some(bundle) = CA_BUNDLES.iter().find(|path| Path::new(path).is_file()) {
-        // SAFETY: `run` calls this before building the runtime: no other thread exists
-        // to read the environment concurrently.
-        unsafe { std::env::set_var("SSL_CERT_FILE", bundle) };
-    }
-}
-
-/// A function's whole `main`: chooses the CA bundle while the process still has one
-/// thread, then runs `serve` on a multi-threaded runtime.
+/// A function's whole `main`: runs `serve` on a multi-threaded runtime.
 pub fn run<Serve, Served>(serve: Serve) -> Result<(), lambda_runtime::Error>
 where
     Serve: FnOnce() -> Served,
     Served: Future<Output = Result<(), lambda_runtime::Error>>,
 {
-    prefer_ca_bundle();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -63,8 +63,14 @@ struct MessageResource {
 }
 
 impl TwilioApi {
-    pub fn new(base_url: &str, retry: RetryPolicy) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    /// `http`: a builder on the function's shared TLS configuration
+    /// ([`crate::transport::Transport::reqwest`]); the timeouts are set here.
+    pub fn new(
+        http: reqwest::ClientBuilder,
+        base_url: &str,
+        retry: RetryPolicy,
+    ) -> Result<Self, reqwest::Error> {
+        let http = http
             .connect_timeout(Duration::from_secs(2))
             .timeout(REQUEST_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(50))

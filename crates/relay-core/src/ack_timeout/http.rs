@@ -15,6 +15,7 @@ use crate::secrets::{SecretCache, SecretsManagerSource, TwilioAccount};
 use crate::sns::SnsAlertPublisher;
 use crate::sqs::SqsTimerQueue;
 use crate::startup::InitClock;
+use crate::transport::Transport;
 use crate::twilio::{RetryPolicy, TwilioApi};
 
 /// Everything a batch needs, built once per execution environment.
@@ -34,7 +35,9 @@ impl AckTimeoutApp {
         let mut clock = InitClock::start();
         let settings = AckTimeoutSettings::from_env()?;
         clock.config_read();
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let transport = Transport::from_env()?;
+        clock.tls_configured();
+        let aws = transport.aws_config().await?;
         clock.sdk_config_loaded();
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws));
@@ -45,7 +48,11 @@ impl AckTimeoutApp {
                 aws_sdk_sns::Client::new(&aws),
                 &settings.alert_topic_arn,
             ),
-            twilio: TwilioApi::new(&settings.twilio_api_base, RetryPolicy::default())?,
+            twilio: TwilioApi::new(
+                transport.reqwest(),
+                &settings.twilio_api_base,
+                RetryPolicy::default(),
+            )?,
             secrets: SecretCache::new(Box::new(source), settings.secret_cache),
             timers: SqsTimerQueue::new(aws_sdk_sqs::Client::new(&aws), &settings.ack.queue_url),
             settings,

@@ -10,6 +10,7 @@ use crate::config::HeartbeatSettings;
 use crate::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use crate::sns::SnsAlertPublisher;
 use crate::startup::InitClock;
+use crate::transport::Transport;
 
 /// Everything a run needs, built once per execution environment.
 pub struct HeartbeatApp {
@@ -25,7 +26,9 @@ impl HeartbeatApp {
         let mut clock = InitClock::start();
         let settings = HeartbeatSettings::from_env()?;
         clock.config_read();
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let transport = Transport::from_env()?;
+        clock.tls_configured();
+        let aws = transport.aws_config().await?;
         clock.sdk_config_loaded();
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let app = HeartbeatApp {

@@ -19,6 +19,7 @@ use crate::secrets::{SecretCache, SecretError, SecretsManagerSource, TwilioAccou
 use crate::sns::SnsAlertPublisher;
 use crate::sqs::SqsTimerQueue;
 use crate::startup::{InitClock, prefetch_failed};
+use crate::transport::Transport;
 use crate::twilio::{RetryPolicy, TwilioApi};
 
 /// Everything an invocation needs, built once per execution environment.
@@ -40,9 +41,15 @@ impl InboundApp {
         let mut clock = InitClock::start();
         let settings = InboundSettings::from_env()?;
         clock.config_read();
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let transport = Transport::from_env()?;
+        clock.tls_configured();
+        let aws = transport.aws_config().await?;
         clock.sdk_config_loaded();
-        let twilio = TwilioApi::new(&settings.twilio_api_base, RetryPolicy::default())?;
+        let twilio = TwilioApi::new(
+            transport.reqwest(),
+            &settings.twilio_api_base,
+            RetryPolicy::default(),
+        )?;
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws));
         let app = InboundApp {

@@ -19,6 +19,7 @@ use crate::metric;
 use crate::ports::DispatcherStore;
 use crate::secrets::{SecretCache, SecretError, SecretsManagerSource, TwilioAccount};
 use crate::startup::{InitClock, prefetch_failed};
+use crate::transport::Transport;
 use crate::twilio::{RetryPolicy, TwilioApi};
 
 pub const OUTBOUND_PATH: &str = "/api/v1/sms/outbound";
@@ -43,12 +44,18 @@ impl OutboundApp {
         let mut clock = InitClock::start();
         let settings = OutboundSettings::from_env()?;
         clock.config_read();
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let transport = Transport::from_env()?;
+        clock.tls_configured();
+        let aws = transport.aws_config().await?;
         clock.sdk_config_loaded();
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(&aws));
         let app = OutboundApp {
-            twilio: TwilioApi::new(&settings.twilio_api_base, RetryPolicy::default())?,
+            twilio: TwilioApi::new(
+                transport.reqwest(),
+                &settings.twilio_api_base,
+                RetryPolicy::default(),
+            )?,
             dispatchers: DynamoDispatcherStore::new(dynamodb.clone(), &settings.tables.state_table),
             log: DynamoMessageLog::new(dynamodb, &settings.tables.message_table),
             secrets: SecretCache::new(Box::new(source), settings.secret_cache),
