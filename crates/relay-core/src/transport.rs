@@ -1,26 +1,22 @@
 //! A function's one HTTP stack: one rustls configuration on aws-lc-rs, its trust roots
-//! read once, under every client (the AWS SDK's through [`sdk_http`], Twilio's).
+//! chosen once, under every client (the AWS SDK's through [`sdk_http`], Twilio's).
 //!
-//! Why not the SDK's own HTTP client: it and reqwest each read and decoded the whole CA
-//! bundle at start (PEM through a constant-time base64 decoder), four fifths of a
-//! function's init. Here the bundle is decoded once, with a plain base64 decoder (the
-//! certificates are public), and both clients share the result.
+//! Why not the SDK's own HTTP client: it and reqwest each read and decoded the whole
+//! system CA bundle at start (PEM through a constant-time base64 decoder), four fifths
+//! of a function's init. Here both clients share one configuration, and its roots are
+//! Mozilla's, compiled in (`webpki-roots`): nothing to read or decode at start. An
+//! operator who wants other roots names them the usual way, `SSL_CERT_FILE` or
+//! `SSL_CERT_DIR`, and pays for reading them.
 
 mod sdk_http;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 
 pub use sdk_http::SdkHttpClient;
-
-/// The system's CA bundle on Lambda's Amazon Linux 2023, then on Debian and Ubuntu.
-const CA_BUNDLES: [&str; 2] = [
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/certs/ca-certificates.crt",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -40,47 +36,39 @@ pub enum TransportError {
 /// Where the trust roots come from, as the environment says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RootsSource {
-    /// One PEM bundle: `SSL_CERT_FILE`, else the system's.
+    /// Mozilla's roots as `webpki-roots` compiled them in: the default.
+    Builtin,
+    /// One PEM bundle: `SSL_CERT_FILE`.
     Bundle(PathBuf),
-    /// Whatever `rustls-native-certs` finds (`SSL_CERT_DIR`, or a system without a
-    /// known bundle): slower, every file in a directory.
-    Native,
+    /// Whatever `rustls-native-certs` finds under `SSL_CERT_DIR` (every file of a
+    /// directory: the slowest).
+    Directory,
 }
 
 impl RootsSource {
-    /// `SSL_CERT_FILE` when set; `SSL_CERT_DIR` when set (and not the file); else the
-    /// first of the system bundles that exists.
+    /// `SSL_CERT_FILE` when set; else `SSL_CERT_DIR` when set; else the built-in roots.
     pub fn from_env() -> RootsSource {
         Self::choose(
             std::env::var_os("SSL_CERT_FILE").map(PathBuf::from),
             std::env::var_os("SSL_CERT_DIR").is_some(),
-            |path| path.is_file(),
         )
     }
 
-    fn choose(
-        cert_file: Option<PathBuf>,
-        cert_dir_set: bool,
-        exists: impl Fn(&Path) -> bool,
-    ) -> RootsSource {
-        if let Some(file) = cert_file {
-            return RootsSource::Bundle(file);
+    fn choose(cert_file: Option<PathBuf>, cert_dir_set: bool) -> RootsSource {
+        match (cert_file, cert_dir_set) {
+            (Some(file), _) => RootsSource::Bundle(file),
+            (None, true) => RootsSource::Directory,
+            (None, false) => RootsSource::Builtin,
         }
-        if cert_dir_set {
-            return RootsSource::Native;
-        }
-        CA_BUNDLES
-            .iter()
-            .map(Path::new)
-            .find(|path| exists(path))
-            .map_or(RootsSource::Native, |path| {
-                RootsSource::Bundle(path.to_path_buf())
-            })
     }
 
-    /// Reads the roots. A bundle must hold at least one usable certificate.
+    /// Reads the roots. A bundle or directory must hold at least one usable
+    /// certificate: an operator who named roots and got none is told at start.
     pub fn load(&self) -> Result<RootCertStore, TransportError> {
         match self {
+            RootsSource::Builtin => Ok(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            }),
             RootsSource::Bundle(path) => {
                 let pem =
                     std::fs::read(path).map_err(|source| TransportError::RootsUnreadable {
@@ -93,15 +81,15 @@ impl RootsSource {
                 }
                 Ok(roots)
             }
-            RootsSource::Native => {
+            RootsSource::Directory => {
                 let found = rustls_native_certs::load_native_certs();
                 for error in &found.errors {
-                    tracing::warn!(%error, "a system trust root could not be read");
+                    tracing::warn!(%error, "a trust root could not be read");
                 }
                 let mut roots = RootCertStore::empty();
                 roots.add_parsable_certificates(found.certs);
                 if roots.is_empty() {
-                    return Err(TransportError::NoRoots("the system's trust store".into()));
+                    return Err(TransportError::NoRoots("SSL_CERT_DIR".into()));
                 }
                 Ok(roots)
             }
@@ -117,14 +105,11 @@ const END_CERTIFICATE: &[u8] = b"-----END CERTIFICATE-----";
 /// does not decode, counted in a warning, as the system's own loader does.
 ///
 /// Hand-written rather than the `pem` crate: its byte-at-a-time search made reading
-/// Amazon Linux's bundle five times slower than all of the rest of init; the base64
-/// itself is the `base64` crate's.
+/// a system bundle (220 kB) five times slower than all of the rest of init.
 pub fn roots_from_pem(pem: &[u8]) -> RootCertStore {
-    use base64::Engine as _;
     let mut certs = Vec::new();
     let mut undecodable = 0usize;
     let mut rest = pem;
-    let mut text = Vec::new();
     while let Some(begin) = memchr::memmem::find(rest, BEGIN_CERTIFICATE) {
         let body = &rest[begin + BEGIN_CERTIFICATE.len()..];
         let Some(end) = memchr::memmem::find(body, END_CERTIFICATE) else {
@@ -132,11 +117,10 @@ pub fn roots_from_pem(pem: &[u8]) -> RootCertStore {
             undecodable += 1;
             break;
         };
-        text.clear();
-        text.extend(body[..end].iter().filter(|b| !b.is_ascii_whitespace()));
-        match base64::engine::general_purpose::STANDARD.decode(&text) {
-            Ok(der) => certs.push(CertificateDer::from(der)),
-            Err(_) => undecodable += 1,
+        // Whitespace skipped, SIMD decoding: the crate the AWS SDK already brings.
+        match base64_simd::forgiving_decode_to_vec(&body[..end]).ok() {
+            Some(der) => certs.push(CertificateDer::from(der)),
+            None => undecodable += 1,
         }
         rest = &body[end + END_CERTIFICATE.len()..];
     }
@@ -213,23 +197,46 @@ mod tests {
         assert_eq!(roots_from_pem(bundle.as_bytes()).len(), 2);
     }
 
-    /// On a machine with a system bundle: the same certificates, in the same order,
-    /// as rustls' own PEM reader finds.
+    /// On a machine with a system bundle (Debian's, Amazon Linux's): the same
+    /// certificates, in the same order, as rustls' own PEM reader finds.
     #[test]
-    fn the_system_bundle_reads_as_rustls_reads_it() {
+    fn a_system_bundle_reads_as_rustls_reads_it() {
         use rustls::pki_types::pem::PemObject;
-        let Some(path) = CA_BUNDLES.iter().find(|p| Path::new(p).is_file()) else {
-            return;
-        };
-        let pem = std::fs::read(path).unwrap();
-        let reference: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let mut expected = RootCertStore::empty();
-        expected.add_parsable_certificates(reference);
-        let found = roots_from_pem(&pem);
-        assert!(!found.is_empty());
-        assert_eq!(found.roots, expected.roots);
+        let bundles = [
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/pki/tls/certs/ca-bundle.crt",
+        ];
+        for path in bundles.iter().filter(|p| std::path::Path::new(p).is_file()) {
+            let pem = std::fs::read(path).unwrap();
+            let reference: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let mut expected = RootCertStore::empty();
+            expected.add_parsable_certificates(reference);
+            let found = roots_from_pem(&pem);
+            assert!(!found.is_empty());
+            assert_eq!(found.roots, expected.roots);
+        }
+    }
+
+    #[test]
+    fn a_block_wrapped_at_any_width_decodes() {
+        let body: String = ISRG_ROOT_X1
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .collect();
+        for width in [1, 63, 65, 76] {
+            let wrapped: Vec<String> = body
+                .as_bytes()
+                .chunks(width)
+                .map(|chunk| String::from_utf8(chunk.to_vec()).unwrap())
+                .collect();
+            let bundle = format!(
+                "-----BEGIN CERTIFICATE-----\r\n{}\r\n-----END CERTIFICATE-----\r\n",
+                wrapped.join("\r\n")
+            );
+            assert_eq!(roots_from_pem(bundle.as_bytes()).len(), 1, "width {width}");
+        }
     }
 
     #[test]
@@ -270,28 +277,27 @@ mod tests {
     }
 
     #[test]
-    fn the_named_file_wins_then_the_directory_then_the_system_bundle() {
+    fn the_named_file_wins_then_the_directory_then_the_built_in_roots() {
         let file = Some(PathBuf::from("/run/roots.pem"));
         assert_eq!(
-            RootsSource::choose(file.clone(), true, |_| true),
+            RootsSource::choose(file.clone(), true),
             RootsSource::Bundle("/run/roots.pem".into())
         );
         assert_eq!(
-            RootsSource::choose(None, true, |_| true),
-            RootsSource::Native
+            RootsSource::choose(file, false),
+            RootsSource::Bundle("/run/roots.pem".into())
         );
-        assert_eq!(
-            RootsSource::choose(None, false, |path| path.starts_with("/etc/ssl")),
-            RootsSource::Bundle(CA_BUNDLES[1].into())
-        );
-        assert_eq!(
-            RootsSource::choose(None, false, |_| true),
-            RootsSource::Bundle(CA_BUNDLES[0].into())
-        );
-        assert_eq!(
-            RootsSource::choose(None, false, |_| false),
-            RootsSource::Native
-        );
+        assert_eq!(RootsSource::choose(None, true), RootsSource::Directory);
+        assert_eq!(RootsSource::choose(None, false), RootsSource::Builtin);
+    }
+
+    #[test]
+    fn the_built_in_roots_are_mozillas() {
+        let roots = RootsSource::Builtin.load().unwrap();
+        assert_eq!(roots.len(), webpki_roots::TLS_SERVER_ROOTS.len());
+        // Amazon's roots (AWS endpoints) and ISRG's are among them.
+        let isrg = roots_from_pem(ISRG_ROOT_X1.as_bytes());
+        assert!(roots.roots.contains(&isrg.roots[0]));
     }
 
     #[test]

@@ -1,10 +1,9 @@
 //! A throwaway certificate authority for one benchmark run: a CA and a server
 //! certificate for `127.0.0.1` and `localhost` signed by it, made with `rcgen`. The
 //! proxies serve the certificate; a function trusts the CA only because its process is
-//! started with `SSL_CERT_FILE` naming a bundle of the system's roots plus the CA (both
-//! the AWS SDK's `rustls-native-certs` and reqwest's `rustls-platform-verifier` read it
-//! on Linux; the system's roots are kept so that the function parses as many as it
-//! does in production). Nothing is installed anywhere else.
+//! started with `SSL_CERT_FILE` naming a file with just the CA (`relay_core::transport`
+//! then trusts those roots instead of its built-in ones; in production it reads none,
+//! and here it reads one). Nothing is installed anywhere else.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,16 +15,15 @@ use rcgen::{
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub struct LocalCa {
-    /// The system's CA bundle with the throwaway CA appended, PEM: what `SSL_CERT_FILE`
-    /// names.
+    /// The throwaway CA, PEM: what `SSL_CERT_FILE` names.
     pub trust_bundle: PathBuf,
     /// A server configuration with the signed certificate, offering only HTTP/1.1.
     pub server: Arc<rustls::ServerConfig>,
 }
 
 impl LocalCa {
-    /// Generates the CA and the server certificate, and writes the system's bundle with
-    /// the CA's PEM appended to `dir/bench-ca-bundle.pem`.
+    /// Generates the CA and the server certificate, and writes the CA's PEM to
+    /// `dir/bench-ca-bundle.pem`.
     pub fn generate(dir: &Path) -> Result<LocalCa, String> {
         let ca_key = KeyPair::generate().map_err(err("CA key"))?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err("CA"))?;
@@ -57,9 +55,7 @@ impl LocalCa {
 
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let trust_bundle = dir.join("bench-ca-bundle.pem");
-        let mut bundle = system_bundle();
-        bundle.push_str(&ca_cert.pem());
-        std::fs::write(&trust_bundle, bundle)
+        std::fs::write(&trust_bundle, ca_cert.pem())
             .map_err(|e| format!("{}: {e}", trust_bundle.display()))?;
 
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -76,28 +72,6 @@ impl LocalCa {
             server: Arc::new(server),
         })
     }
-}
-
-/// The bundles the functions point `SSL_CERT_FILE` at when nothing else chose the
-/// roots (`relay_core::startup`): Amazon Linux 2023's, else Debian's.
-const SYSTEM_BUNDLES: [&str; 2] = [
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/certs/ca-certificates.crt",
-];
-
-/// The system's CA bundle (empty if there is none), so that with TLS a function parses
-/// as many roots as it does in production, where it reads the system bundle.
-fn system_bundle() -> String {
-    SYSTEM_BUNDLES
-        .iter()
-        .find_map(|path| std::fs::read_to_string(path).ok())
-        .map(|mut bundle| {
-            if !bundle.ends_with('\n') {
-                bundle.push('\n');
-            }
-            bundle
-        })
-        .unwrap_or_default()
 }
 
 fn err(what: &'static str) -> impl Fn(rcgen::Error) -> String {
