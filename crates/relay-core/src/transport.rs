@@ -300,6 +300,14 @@ mod tests {
         assert!(roots.roots.contains(&isrg.roots[0]));
     }
 
+    /// `.cargo/config.toml` builds AWS-LC without CPU-jitter seeding (20 ms of CPU on a
+    /// process's first TLS handshake otherwise); the same `[env]` reaches rustc, so a
+    /// lost setting fails here.
+    #[test]
+    fn aws_lc_is_built_without_cpu_jitter_seeding() {
+        assert_eq!(option_env!("AWS_LC_SYS_NO_JITTER_ENTROPY"), Some("1"));
+    }
+
     #[test]
     fn the_shared_configuration_builds_both_clients() {
         let transport = Transport::with_roots(roots_from_pem(ISRG_ROOT_X1.as_bytes())).unwrap();
