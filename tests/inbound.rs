@@ -123,6 +123,20 @@ async fn seeded(prefix: &str, change: impl FnOnce(&mut Value)) -> Stack {
     stack
 }
 
+/// The seeded stack with `secret` as the Twilio secret from the start: `sms-inbound`
+/// reads its secret during init (the prefetch), so the secret is set before the
+/// process starts.
+async fn seeded_with_twilio_secret(prefix: &str, secret: &Value) -> Stack {
+    let mut stack = Stack::start_function("sms-inbound", prefix, 0, &[]).await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    stack
+        .aws
+        .rotate_secret(&stack.aws.twilio_secret_id, &secret.to_string())
+        .await;
+    stack.spawn_instance("sms-inbound", &[]);
+    stack
+}
+
 /// The headers Twilio sends with a form webhook.
 fn webhook_headers(signature: &str) -> [(&'static str, &str); 2] {
     [
@@ -986,18 +1000,13 @@ async fn a_send_twilio_never_answers_is_not_repeated_by_retries_or_redeliveries(
 
 #[tokio::test]
 async fn sends_through_the_messaging_service_when_the_secret_names_one() {
-    let stack = seeded("service", |_| {}).await;
     let service = "MG0123456789abcdef0123456789abcdef";
     let secret = json!({
         "account_sid": relay_tests::moto::TEST_ACCOUNT_SID,
         "auth_token": TEST_AUTH_TOKEN,
         "messaging_service_sid": service,
     });
-    // Before the first invocation, so the function reads this version.
-    stack
-        .aws
-        .rotate_secret(&stack.aws.twilio_secret_id, &secret.to_string())
-        .await;
+    let stack = seeded_with_twilio_secret("service", &secret).await;
 
     let (_, answer) = stack.text_from(DRIVER, "hello").await;
 
@@ -1182,15 +1191,11 @@ async fn a_query_string_on_the_webhook_url_is_part_of_what_is_signed() {
 
 #[tokio::test]
 async fn a_twilio_secret_without_a_sender_fails_the_invocation_naming_it() {
-    let stack = seeded("nosender", |_| {}).await;
     let incomplete = json!({
         "account_sid": relay_tests::moto::TEST_ACCOUNT_SID,
         "auth_token": TEST_AUTH_TOKEN,
     });
-    stack
-        .aws
-        .rotate_secret(&stack.aws.twilio_secret_id, &incomplete.to_string())
-        .await;
+    let stack = seeded_with_twilio_secret("nosender", &incomplete).await;
     let sid = message_sid();
     let params = driver_params(&sid, DRIVER, "hello");
     let Invocation::Error(error) = stack
@@ -1262,11 +1267,7 @@ async fn every_recipient_refusal_falls_through_and_a_sender_refusal_stops() {
         "auth_token": TEST_AUTH_TOKEN,
         "from_number": "+15005550001",
     });
-    let stack = seeded("badsender", |_| {}).await;
-    stack
-        .aws
-        .rotate_secret(&stack.aws.twilio_secret_id, &broken.to_string())
-        .await;
+    let stack = seeded_with_twilio_secret("badsender", &broken).await;
     let (sid, answer) = stack.text_from(DRIVER, "hello").await;
     assert_eq!(answer.status, 502, "{answer:?}");
     let requests = stack.twilio.requests();

@@ -202,14 +202,14 @@ async fn every_unverifiable_token_is_refused_with_401() {
 
 #[tokio::test]
 async fn tokens_signed_with_the_previous_key_verify_during_a_rotation() {
-    let stack = Stack::start_function("sms-outbound", "out-prev", 0, &[]).await;
+    let mut stack = Stack::start_function("sms-outbound", "out-prev", 0, &[]).await;
     stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
     // Rotated before the function first reads it: AWSPREVIOUS holds the old key.
     stack
         .aws
         .rotate_secret(&stack.aws.jwt_secret_id, ROTATED_JWT_KEY)
         .await;
-    let stack = with_instance(stack, "sms-outbound", &[]);
+    stack.spawn_instance("sms-outbound", &[]);
     let old = token();
     let new = tokens::hs256(
         ROTATED_JWT_KEY.as_bytes(),
@@ -221,23 +221,6 @@ async fn tokens_signed_with_the_previous_key_verify_during_a_rotation() {
     }
     assert_eq!(stack.sent().len(), 2);
     stack.stop().await;
-}
-
-/// Adds one process of `function` to a stack started with none.
-fn with_instance(mut stack: Stack, function: &str, extra_env: &[(&str, &str)]) -> Stack {
-    let mut env = stack.aws.function_env();
-    env.push(("TWILIO_API_BASE".into(), stack.twilio.base_url()));
-    env.extend(
-        extra_env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    stack.functions.push(relay_tests::FunctionProcess::spawn(
-        function,
-        &stack.runtime,
-        &env,
-    ));
-    stack
 }
 
 /// Serves one request (so the process has cached the key), then rotates the JWT

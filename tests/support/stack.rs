@@ -101,22 +101,32 @@ impl Stack {
             .await
             .expect("twilio sandbox starts");
         let runtime = RuntimeApi::start().await;
-        let mut env = aws.function_env();
-        env.push(("TWILIO_API_BASE".into(), twilio.base_url()));
+        let mut stack = Stack {
+            aws,
+            twilio,
+            runtime,
+            functions: Vec::new(),
+        };
+        for _ in 0..instances {
+            stack.spawn_instance(function, extra_env);
+        }
+        stack
+    }
+
+    /// Starts one more process of `function` on this stack's Runtime API, configured
+    /// for its fixture and sandbox; `extra_env` overrides the configuration. Its init
+    /// reads the secrets (the prefetch), so a test that sets a secret for it starts
+    /// the stack with no instance, sets the secret, then calls this.
+    pub fn spawn_instance(&mut self, function: &str, extra_env: &[(&str, &str)]) {
+        let mut env = self.aws.function_env();
+        env.push(("TWILIO_API_BASE".into(), self.twilio.base_url()));
         env.extend(
             extra_env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        let functions = (0..instances)
-            .map(|_| FunctionProcess::spawn(function, &runtime, &env))
-            .collect();
-        Stack {
-            aws,
-            twilio,
-            runtime,
-            functions,
-        }
+        self.functions
+            .push(FunctionProcess::spawn(function, &self.runtime, &env));
     }
 
     /// The URL Twilio calls (and signs) for inbound messages.
