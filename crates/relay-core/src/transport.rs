@@ -295,9 +295,19 @@ mod tests {
     fn the_built_in_roots_are_mozillas() {
         let roots = RootsSource::Builtin.load().unwrap();
         assert_eq!(roots.len(), webpki_roots::TLS_SERVER_ROOTS.len());
-        // Amazon's roots (AWS endpoints) and ISRG's are among them.
+        // ISRG's, and the roots AWS's endpoints chain to.
         let isrg = roots_from_pem(ISRG_ROOT_X1.as_bytes());
         assert!(roots.roots.contains(&isrg.roots[0]));
+        for name in ["Amazon Root CA 1", "Starfield Services Root"] {
+            assert!(
+                roots.roots.iter().any(|anchor| memchr::memmem::find(
+                    anchor.subject.as_ref(),
+                    name.as_bytes()
+                )
+                .is_some()),
+                "{name}"
+            );
+        }
     }
 
     /// `.cargo/config.toml` builds AWS-LC without CPU-jitter seeding (20 ms of CPU on a
