@@ -48,17 +48,17 @@ pub enum RootsSource {
 impl RootsSource {
     /// `SSL_CERT_FILE` when set; else `SSL_CERT_DIR` when set; else the built-in roots.
     pub fn from_env() -> RootsSource {
-        Self::choose(
-            std::env::var_os("SSL_CERT_FILE").map(PathBuf::from),
-            std::env::var_os("SSL_CERT_DIR").is_some(),
-        )
+        Self::from_vars(|name| std::env::var_os(name))
     }
 
-    fn choose(cert_file: Option<PathBuf>, cert_dir_set: bool) -> RootsSource {
-        match (cert_file, cert_dir_set) {
-            (Some(file), _) => RootsSource::Bundle(file),
-            (None, true) => RootsSource::Directory,
-            (None, false) => RootsSource::Builtin,
+    /// As [`RootsSource::from_env`], from `var`. An empty variable counts as unset, as
+    /// with every variable the functions read.
+    fn from_vars(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> RootsSource {
+        let set = |name| var(name).filter(|value| !value.is_empty());
+        match (set("SSL_CERT_FILE"), set("SSL_CERT_DIR")) {
+            (Some(file), _) => RootsSource::Bundle(file.into()),
+            (None, Some(_)) => RootsSource::Directory,
+            (None, None) => RootsSource::Builtin,
         }
     }
 
@@ -278,17 +278,38 @@ mod tests {
 
     #[test]
     fn the_named_file_wins_then_the_directory_then_the_built_in_roots() {
-        let file = Some(PathBuf::from("/run/roots.pem"));
+        let source = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            RootsSource::from_vars(|name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.into())
+            })
+        };
+        let bundle = RootsSource::Bundle("/run/roots.pem".into());
         assert_eq!(
-            RootsSource::choose(file.clone(), true),
-            RootsSource::Bundle("/run/roots.pem".into())
+            source(&[
+                ("SSL_CERT_FILE", "/run/roots.pem"),
+                ("SSL_CERT_DIR", "/run/certs")
+            ]),
+            bundle
+        );
+        assert_eq!(source(&[("SSL_CERT_FILE", "/run/roots.pem")]), bundle);
+        assert_eq!(
+            source(&[("SSL_CERT_DIR", "/run/certs")]),
+            RootsSource::Directory
+        );
+        assert_eq!(source(&[]), RootsSource::Builtin);
+        // Empty is unset.
+        assert_eq!(
+            source(&[("SSL_CERT_FILE", ""), ("SSL_CERT_DIR", "/run/certs")]),
+            RootsSource::Directory
         );
         assert_eq!(
-            RootsSource::choose(file, false),
-            RootsSource::Bundle("/run/roots.pem".into())
+            source(&[("SSL_CERT_FILE", ""), ("SSL_CERT_DIR", "")]),
+            RootsSource::Builtin
         );
-        assert_eq!(RootsSource::choose(None, true), RootsSource::Directory);
-        assert_eq!(RootsSource::choose(None, false), RootsSource::Builtin);
     }
 
     #[test]
