@@ -301,6 +301,7 @@ async fn the_heartbeats_write_never_overwrites_a_concurrent_change() {
     // that lands between the read and the write makes the write a no-op.
     use relay_core::dynamo::DynamoDispatcherStore;
     use relay_core::ids::DispatcherId;
+    use relay_core::dispatcher::Flag;
     use relay_core::ports::{DispatcherStore, Observed};
     let stack = Stack::start_function("sms-inbound", "hb-race", 0, &[]).await;
     let mut seed = seed_dispatcher(unix_now());
@@ -309,8 +310,8 @@ async fn the_heartbeats_write_never_overwrites_a_concurrent_change() {
     let store = DynamoDispatcherStore::new(stack.aws.dynamodb.clone(), &stack.aws.state_table);
     let id = DispatcherId::parse("sergio-main").unwrap();
     let seen = Observed {
-        available: false,
-        on_duty: Some(true),
+        available: Flag::Set(false),
+        on_duty: Flag::Set(true),
     };
     // The dispatcher texts OFF meanwhile.
     store.set_on_duty(&id, false, unix_now()).await.unwrap();
@@ -325,8 +326,8 @@ async fn the_heartbeats_write_never_overwrites_a_concurrent_change() {
     assert_eq!(item["available"], json!(false));
     // With what is there now, the write goes through.
     let now_seen = Observed {
-        available: false,
-        on_duty: Some(false),
+        available: Flag::Set(false),
+        on_duty: Flag::Set(false),
     };
     assert!(
         store

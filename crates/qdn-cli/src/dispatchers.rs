@@ -1,10 +1,14 @@
 //! `qdn dispatchers list | show | put | check`.
 
-use relay_core::dispatcher::{DEFAULT_MESSAGE_LOG_TTL_SECS, DispatcherRecord};
-use relay_core::heartbeat::{MAX_SANE_TTL_SECS, assess, configuration_problems};
+use relay_core::dispatcher::{
+    DEFAULT_MESSAGE_LOG_TTL_SECS, DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher,
+};
+use relay_core::heartbeat::{assess, configuration_problems};
+use relay_core::problem::ConfigProblem;
+use relay_core::stored::MAX_TTL_SECS;
 use relay_core::ids::DispatcherId;
 use relay_core::phone::{CountryCode, PhoneNumber};
-use relay_core::ports::{DeliveryHealth, DispatcherPatch, DispatcherStore, PutOutcome, StoreError};
+use relay_core::ports::{DeliveryHealth, DispatcherPatch, DispatcherStore, PutOutcome};
 use serde_json::{Value, json};
 
 use crate::cli::{DispatchersCommand, PutArgs};
@@ -78,7 +82,7 @@ struct View<'a> {
     phone: Number<'a>,
     backup: Number<'a>,
     tertiary: Number<'a>,
-    problems: Vec<String>,
+    problems: Vec<ConfigProblem>,
     primary: bool,
 }
 
@@ -105,15 +109,35 @@ impl<'a> View<'a> {
             "dispatcher_id": r.dispatcher_id.as_str(),
             "primary": self.primary,
             "phone": self.phone.json(),
-            "available": r.available,
+            "available": r.is_marked_available(),
             "on_duty": r.is_on_duty(),
             "last_heartbeat": r.last_heartbeat,
             "heartbeat_age_secs": r.last_heartbeat.map(|at| now.saturating_sub(at)),
             "backup_dispatcher": self.backup.json(),
             "tertiary_contact": self.tertiary.json(),
             "message_log_ttl": r.message_log_ttl,
-            "problems": self.problems,
+            "problems": self.problems.iter().map(problem_json).collect::<Vec<_>>(),
         })
+    }
+}
+
+/// A problem for `--json`: its parts, its stable key and its sentence.
+fn problem_json(problem: &ConfigProblem) -> Value {
+    json!({
+        "dispatcher_id": problem.dispatcher(),
+        "attribute": problem.attribute_name(),
+        "kind": problem.kind(),
+        "key": problem.key().as_str(),
+        "problem": problem.to_string(),
+    })
+}
+
+/// A stored flag as people read it; `absent` is what an absent attribute means.
+fn flag_text(flag: Flag, absent: &str) -> String {
+    match flag {
+        Flag::Set(value) => yes_no(value).into(),
+        Flag::Absent => absent.into(),
+        Flag::Damaged => "no (not a boolean: see the problems)".into(),
     }
 }
 
@@ -121,12 +145,9 @@ fn yes_no(value: bool) -> &'static str {
     if value { "yes" } else { "no" }
 }
 
-/// The key of an item that did not parse.
-fn unreadable_key(error: &StoreError) -> String {
-    match error {
-        StoreError::Malformed { key, .. } => key.clone(),
-        _ => "?".into(),
-    }
+/// The key of an item that did not parse, as it may be shown.
+fn unreadable_key(item: &UnreadableDispatcher) -> String {
+    item.key.clone().unwrap_or_else(|| "?".into())
 }
 
 async fn list(settings: &Settings) -> CommandResult {
@@ -143,7 +164,10 @@ async fn list(settings: &Settings) -> CommandResult {
             .iter()
             .map(|item| match item {
                 Ok(record) => View::of(record, settings).json(now),
-                Err(e) => json!({"dispatcher_id": unreadable_key(e), "unreadable": e.to_string()}),
+                Err(e) => json!({
+                    "dispatcher_id": unreadable_key(e),
+                    "problems": [problem_json(&ConfigProblem::Unreadable(e.clone()))],
+                }),
             })
             .collect();
         out_json(&json!({"table": settings.state_table, "dispatchers": listed}));
@@ -170,18 +194,17 @@ async fn list(settings: &Settings) -> CommandResult {
                 t.add_row(vec![
                     record.dispatcher_id.to_string(),
                     view.phone.short(),
-                    yes_no(record.available).into(),
-                    yes_no(record.is_on_duty()).into(),
+                    flag_text(record.available, "no"),
+                    flag_text(record.on_duty, "yes"),
                     age(now, record.last_heartbeat),
                     view.backup.short(),
                     view.tertiary.short(),
                 ]);
-                notes.extend(view.problems);
+                notes.extend(view.problems.iter().map(ToString::to_string));
             }
             Err(e) => {
-                let key = unreadable_key(e);
-                t.add_row(vec![key.clone(), "(unreadable item)".into()]);
-                notes.push(format!("{key}: the dispatcher item is unreadable ({e})"));
+                t.add_row(vec![unreadable_key(e), "(unreadable item)".into()]);
+                notes.push(ConfigProblem::Unreadable(e.clone()).to_string());
             }
         }
     }
@@ -237,20 +260,25 @@ async fn show(settings: &Settings, raw_id: &str) -> CommandResult {
     } else {
         id.to_string()
     };
-    let on_duty = match record.on_duty {
-        Some(on) => yes_no(on).to_string(),
-        None => "yes (not set: on duty by default)".into(),
-    };
+    let on_duty = flag_text(record.on_duty, "yes (not set: on duty by default)");
+    let damaged = |attribute| record.damage(attribute).is_some();
     let heartbeat = match record.last_heartbeat {
         Some(at) => format!("{} ({})", iso(at), age(now, Some(at))),
+        None if damaged(DispatcherAttribute::LastHeartbeat) => {
+            "unreadable: counts as stale (see the problems)".into()
+        }
         None => "never".into(),
     };
+    let default_ttl = format!(
+        "{DEFAULT_MESSAGE_LOG_TTL_SECS} = {} by default",
+        duration(DEFAULT_MESSAGE_LOG_TTL_SECS)
+    );
     let ttl = match record.message_log_ttl {
         Some(ttl) => format!("{ttl} ({})", duration(ttl)),
-        None => format!(
-            "not set ({DEFAULT_MESSAGE_LOG_TTL_SECS} = {} by default)",
-            duration(DEFAULT_MESSAGE_LOG_TTL_SECS)
-        ),
+        None if damaged(DispatcherAttribute::MessageLogTtl) => {
+            format!("unusable, so {default_ttl} (see the problems)")
+        }
+        None => format!("not set ({default_ttl})"),
     };
     let problems = match view.problems.len() {
         0 => "none".to_string(),
@@ -259,7 +287,7 @@ async fn show(settings: &Settings, raw_id: &str) -> CommandResult {
     for (name, value) in [
         ("dispatcher_id", id_text),
         ("phone", view.phone.long()),
-        ("available", yes_no(record.available).into()),
+        ("available", flag_text(record.available, "no (not set)")),
         ("on_duty", on_duty),
         ("last_heartbeat", heartbeat),
         ("backup_dispatcher", view.backup.long()),
@@ -297,9 +325,9 @@ fn patch_from(args: &PutArgs, country: CountryCode) -> Result<DispatcherPatch, F
         None => None,
         Some(raw) => {
             let secs = parse_duration(raw).map_err(|e| Failure::usage(format!("--ttl: {e}")))?;
-            if secs > MAX_SANE_TTL_SECS {
+            if secs == 0 || secs > MAX_TTL_SECS.unsigned_abs() {
                 return Err(Failure::usage(format!(
-                    "--ttl: {secs} seconds is longer than a year ({MAX_SANE_TTL_SECS} seconds)"
+                    "--ttl: {secs} seconds is not from 1 second to 366 days ({MAX_TTL_SECS} seconds)"
                 )));
             }
             Some(secs)
@@ -356,9 +384,8 @@ async fn put(settings: &Settings, args: PutArgs) -> CommandResult {
     let store = context::dispatcher_store(&aws, settings);
     // What was there, to say what changed; an unreadable item exists all the same.
     let before = match store.get(&id).await {
-        Ok(Some(record)) => Some(serde_json::to_value(&record).unwrap_or(Value::Null)),
+        Ok(Some(record)) => Some(record),
         Ok(None) => None,
-        Err(StoreError::Malformed { .. }) => Some(Value::Null),
         Err(e) => return Err(e.into()),
     };
     if before.is_none() && patch.phone.is_none() {
@@ -392,7 +419,7 @@ async fn put(settings: &Settings, args: PutArgs) -> CommandResult {
         return Ok(Done::Ok);
     }
     let old = |name: &str| match (&before, outcome) {
-        (Some(record), PutOutcome::Updated) => shown(record.get(name).unwrap_or(&Value::Null)),
+        (Some(record), PutOutcome::Updated) => shown(&stored_field(record, name)),
         _ => "-".into(),
     };
     let mut t = table(&["FIELD", "BEFORE", "AFTER"]);
@@ -415,6 +442,24 @@ async fn put(settings: &Settings, args: PutArgs) -> CommandResult {
     Ok(Done::Ok)
 }
 
+/// A field `put` writes, as the item held it (its safe value when it was damaged).
+fn stored_field(record: &DispatcherRecord, name: &str) -> Value {
+    let flag = |flag: Flag| match flag {
+        Flag::Set(value) => json!(value),
+        Flag::Absent => Value::Null,
+        Flag::Damaged => json!("(damaged)"),
+    };
+    match name {
+        "phone" => json!(record.phone),
+        "backup_dispatcher" => json!(record.backup_dispatcher),
+        "tertiary_contact" => json!(record.tertiary_contact),
+        "message_log_ttl" => json!(record.message_log_ttl),
+        "on_duty" => flag(record.on_duty),
+        "available" => flag(record.available),
+        _ => Value::Null,
+    }
+}
+
 async fn check(settings: &Settings) -> CommandResult {
     let aws = context::aws_config().await;
     let store = context::dispatcher_store(&aws, settings);
@@ -429,7 +474,7 @@ async fn check(settings: &Settings) -> CommandResult {
             "table": settings.state_table,
             "primary_dispatcher_id": settings.primary_dispatcher_id.as_str(),
             "checked": items.len(),
-            "problems": problems,
+            "problems": problems.iter().map(problem_json).collect::<Vec<_>>(),
         }));
     } else if problems.is_empty() {
         out(&format!(

@@ -62,6 +62,9 @@ pub struct Alert {
     /// Tiers left out because their number cannot be normalised (configuration errors).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub invalid_numbers: Vec<String>,
+    /// The dispatcher item's attribute a configuration problem is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<&'static str>,
     /// Unix seconds.
     pub at: i64,
 }
@@ -75,8 +78,14 @@ impl Alert {
             message_sid: None,
             routing_decision: None,
             invalid_numbers: Vec::new(),
+            attribute: None,
             at,
         }
+    }
+
+    pub fn about_attribute(mut self, attribute: Option<&'static str>) -> Self {
+        self.attribute = attribute;
+        self
     }
 
     pub fn for_message(mut self, message_sid: &str) -> Self {

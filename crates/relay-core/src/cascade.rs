@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::dispatcher::DispatcherRecord;
+use crate::dispatcher::{DispatcherAttribute, DispatcherRecord, Flag};
 use crate::phone::{CountryCode, PhoneError, PhoneNumber};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -47,6 +47,12 @@ pub enum Unavailability {
     OffDuty,
     NoHeartbeat,
     HeartbeatStale { age_secs: i64, max_age_secs: i64 },
+    /// A `last_heartbeat` further ahead than a heartbeat's lifetime: not a time the
+    /// heartbeat wrote (a timestamp in milliseconds, say), so not fresh.
+    HeartbeatInFuture,
+    /// The attribute that says so is damaged (not a boolean, not a time): its safe
+    /// value is "not available".
+    Damaged(DispatcherAttribute),
 }
 
 impl fmt::Display for Unavailability {
@@ -62,6 +68,10 @@ impl fmt::Display for Unavailability {
                 f,
                 "primary heartbeat stale ({age_secs}s old, limit {max_age_secs}s)"
             ),
+            Unavailability::HeartbeatInFuture => f.write_str("primary heartbeat is in the future"),
+            Unavailability::Damaged(attribute) => {
+                write!(f, "primary's {attribute} attribute is damaged")
+            }
         }
     }
 }
@@ -72,6 +82,8 @@ pub enum SkipReason {
     Unavailable(Unavailability),
     NotConfigured,
     InvalidNumber { raw: String, error: PhoneError },
+    /// The tier's attribute is not a phone number at all (a list, a boolean...).
+    Damaged(DispatcherAttribute),
 }
 
 impl fmt::Display for SkipReason {
@@ -79,6 +91,7 @@ impl fmt::Display for SkipReason {
         match self {
             SkipReason::Unavailable(why) => why.fmt(f),
             SkipReason::NotConfigured => f.write_str("not configured"),
+            SkipReason::Damaged(attribute) => write!(f, "{attribute} is damaged"),
             // The raw value stays out: this text is logged, and it may hold a number.
             SkipReason::InvalidNumber { error, .. } => {
                 write!(f, "invalid number ({})", error.reason())
@@ -121,16 +134,27 @@ pub fn primary_unavailability(
     now: i64,
     max_age_secs: i64,
 ) -> Option<Unavailability> {
-    if !record.is_on_duty() {
-        return Some(Unavailability::OffDuty);
+    match record.on_duty {
+        Flag::Damaged => return Some(Unavailability::Damaged(DispatcherAttribute::OnDuty)),
+        Flag::Set(false) => return Some(Unavailability::OffDuty),
+        Flag::Absent | Flag::Set(true) => {}
     }
-    if !record.available {
-        return Some(Unavailability::MarkedUnavailable);
+    match record.available {
+        Flag::Damaged => return Some(Unavailability::Damaged(DispatcherAttribute::Available)),
+        Flag::Absent | Flag::Set(false) => return Some(Unavailability::MarkedUnavailable),
+        Flag::Set(true) => {}
     }
     let Some(last) = record.last_heartbeat else {
-        return Some(Unavailability::NoHeartbeat);
+        let attribute = DispatcherAttribute::LastHeartbeat;
+        return Some(match record.damage(attribute) {
+            Some(_) => Unavailability::Damaged(attribute),
+            None => Unavailability::NoHeartbeat,
+        });
     };
-    let age_secs = now - last;
+    let age_secs = now.saturating_sub(last);
+    if age_secs <= -max_age_secs {
+        return Some(Unavailability::HeartbeatInFuture);
+    }
     if age_secs >= max_age_secs {
         return Some(Unavailability::HeartbeatStale {
             age_secs,
@@ -151,7 +175,7 @@ pub fn plan_cascade(record: &DispatcherRecord, now: i64, policy: &CascadePolicy)
         primary_unavailable: None,
     };
     match primary_unavailability(record, now, policy.heartbeat_max_age_secs) {
-        None => plan.consider(Tier::Primary, record.phone.as_deref(), policy),
+        None => plan.consider(record, Tier::Primary, policy),
         Some(why) => {
             plan.skipped.push(SkippedTier {
                 tier: Tier::Primary,
@@ -160,8 +184,8 @@ pub fn plan_cascade(record: &DispatcherRecord, now: i64, policy: &CascadePolicy)
             plan.primary_unavailable = Some(why);
         }
     }
-    plan.consider(Tier::Backup, record.backup_dispatcher.as_deref(), policy);
-    plan.consider(Tier::Tertiary, record.tertiary_contact.as_deref(), policy);
+    plan.consider(record, Tier::Backup, policy);
+    plan.consider(record, Tier::Tertiary, policy);
     plan
 }
 
@@ -174,22 +198,34 @@ pub fn plan_after(record: &DispatcherRecord, failed: Tier, policy: &CascadePolic
         primary_unavailable: None,
     };
     if failed < Tier::Backup {
-        plan.consider(Tier::Backup, record.backup_dispatcher.as_deref(), policy);
+        plan.consider(record, Tier::Backup, policy);
     }
     if failed < Tier::Tertiary {
-        plan.consider(Tier::Tertiary, record.tertiary_contact.as_deref(), policy);
+        plan.consider(record, Tier::Tertiary, policy);
     }
     plan
 }
 
 impl CascadePlan {
-    fn consider(&mut self, tier: Tier, raw: Option<&str>, policy: &CascadePolicy) {
-        let raw = raw.map(str::trim).filter(|raw| !raw.is_empty());
+    fn consider(&mut self, record: &DispatcherRecord, tier: Tier, policy: &CascadePolicy) {
+        let (attribute, raw) = match tier {
+            Tier::Primary => (DispatcherAttribute::Phone, &record.phone),
+            Tier::Backup => (
+                DispatcherAttribute::BackupDispatcher,
+                &record.backup_dispatcher,
+            ),
+            Tier::Tertiary => (
+                DispatcherAttribute::TertiaryContact,
+                &record.tertiary_contact,
+            ),
+        };
+        let raw = raw.as_deref().map(str::trim).filter(|raw| !raw.is_empty());
         let Some(raw) = raw else {
-            self.skipped.push(SkippedTier {
-                tier,
-                reason: SkipReason::NotConfigured,
-            });
+            let reason = match record.damage(attribute) {
+                Some(_) => SkipReason::Damaged(attribute),
+                None => SkipReason::NotConfigured,
+            };
+            self.skipped.push(SkippedTier { tier, reason });
             return;
         };
         match PhoneNumber::parse(raw, policy.default_country) {
@@ -296,6 +332,8 @@ pub enum CascadeCause {
     HeartbeatStale,
     NotConfigured,
     InvalidNumber,
+    /// An attribute of the item is damaged (see the item's problems).
+    DamagedItem,
     Refused,
     DeliveryFailed,
     NotAcknowledged,
@@ -310,6 +348,7 @@ impl CascadeCause {
             CascadeCause::HeartbeatStale => "heartbeat_stale",
             CascadeCause::NotConfigured => "not_configured",
             CascadeCause::InvalidNumber => "invalid_number",
+            CascadeCause::DamagedItem => "damaged_item",
             CascadeCause::Refused => "refused",
             CascadeCause::DeliveryFailed => "delivery_failed",
             CascadeCause::NotAcknowledged => "not_acknowledged",
@@ -323,8 +362,11 @@ impl CascadeCause {
             }
             SkipReason::Unavailable(Unavailability::OffDuty) => CascadeCause::OffDuty,
             SkipReason::Unavailable(Unavailability::NoHeartbeat) => CascadeCause::NoHeartbeat,
-            SkipReason::Unavailable(Unavailability::HeartbeatStale { .. }) => {
-                CascadeCause::HeartbeatStale
+            SkipReason::Unavailable(
+                Unavailability::HeartbeatStale { .. } | Unavailability::HeartbeatInFuture,
+            ) => CascadeCause::HeartbeatStale,
+            SkipReason::Unavailable(Unavailability::Damaged(_)) | SkipReason::Damaged(_) => {
+                CascadeCause::DamagedItem
             }
             SkipReason::NotConfigured => CascadeCause::NotConfigured,
             SkipReason::InvalidNumber { .. } => CascadeCause::InvalidNumber,
@@ -365,7 +407,9 @@ pub fn cascade_cause(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatcher::AttributeProblem;
     use crate::ids::DispatcherId;
+    use crate::stored::{Damage, Expected, StoredType};
 
     const NOW: i64 = 1_712_345_678;
     const POLICY: CascadePolicy = CascadePolicy {
@@ -377,12 +421,13 @@ mod tests {
         DispatcherRecord {
             dispatcher_id: DispatcherId::parse("sergio-main").unwrap(),
             phone: Some("+18585550100".into()),
-            available: true,
+            available: Flag::Set(true),
             last_heartbeat: Some(NOW - 10),
             backup_dispatcher: Some("858-335-4807".into()),
             tertiary_contact: Some("+1-619-555-0199".into()),
             message_log_ttl: Some(86_400),
-            on_duty: Some(true),
+            on_duty: Flag::Set(true),
+            problems: Vec::new(),
         }
     }
 
@@ -416,11 +461,11 @@ mod tests {
         type Change = Box<dyn Fn(&mut DispatcherRecord)>;
         let cases: Vec<(Change, Unavailability)> = vec![
             (
-                Box::new(|r| r.available = false),
+                Box::new(|r| r.available = Flag::Set(false)),
                 Unavailability::MarkedUnavailable,
             ),
             (
-                Box::new(|r| r.on_duty = Some(false)),
+                Box::new(|r| r.on_duty = Flag::Set(false)),
                 Unavailability::OffDuty,
             ),
             (
@@ -433,6 +478,30 @@ mod tests {
                     age_secs: 300,
                     max_age_secs: 300,
                 },
+            ),
+            (
+                Box::new(|r| r.last_heartbeat = Some(NOW + 300)),
+                Unavailability::HeartbeatInFuture,
+            ),
+            (
+                Box::new(|r| r.on_duty = Flag::Damaged),
+                Unavailability::Damaged(DispatcherAttribute::OnDuty),
+            ),
+            (
+                Box::new(|r| r.available = Flag::Damaged),
+                Unavailability::Damaged(DispatcherAttribute::Available),
+            ),
+            (
+                Box::new(|r| {
+                    r.last_heartbeat = None;
+                    r.problems.push(AttributeProblem {
+                        attribute: DispatcherAttribute::LastHeartbeat,
+                        damage: Damage::NotWhole {
+                            expected: Expected::UnixTime,
+                        },
+                    });
+                }),
+                Unavailability::Damaged(DispatcherAttribute::LastHeartbeat),
             ),
         ];
         for (change, expected) in cases {
@@ -449,6 +518,37 @@ mod tests {
     }
 
     #[test]
+    fn a_tier_whose_attribute_is_damaged_is_skipped_naming_it() {
+        let mut record = seed();
+        record.available = Flag::Set(false);
+        record.backup_dispatcher = None;
+        record.problems.push(AttributeProblem {
+            attribute: DispatcherAttribute::BackupDispatcher,
+            damage: Damage::WrongType {
+                expected: Expected::PhoneNumber,
+                found: StoredType::List,
+            },
+        });
+        let plan = plan_cascade(&record, NOW, &POLICY);
+        assert_eq!(tiers(&plan), vec![(Tier::Tertiary, "+16195550199")]);
+        assert_eq!(
+            cascade_reason(&plan, &[], Some(Tier::Tertiary)),
+            "primary: primary marked unavailable; backup: backup_dispatcher is damaged"
+        );
+        assert_eq!(
+            cascade_cause(&plan, &[], Some(Tier::Tertiary)),
+            Some(CascadeCause::MarkedUnavailable)
+        );
+        record.available = Flag::Set(true);
+        record.on_duty = Flag::Damaged;
+        let plan = plan_cascade(&record, NOW, &POLICY);
+        assert_eq!(
+            cascade_cause(&plan, &[], Some(Tier::Tertiary)),
+            Some(CascadeCause::DamagedItem)
+        );
+    }
+
+    #[test]
     fn heartbeat_just_inside_the_limit_counts() {
         let mut record = seed();
         record.last_heartbeat = Some(NOW - 299);
@@ -461,7 +561,7 @@ mod tests {
     #[test]
     fn absent_on_duty_means_on_duty() {
         let mut record = seed();
-        record.on_duty = None;
+        record.on_duty = Flag::Absent;
         assert_eq!(
             plan_cascade(&record, NOW, &POLICY).targets[0].tier,
             Tier::Primary
@@ -471,7 +571,7 @@ mod tests {
     #[test]
     fn no_backup_goes_to_tertiary() {
         let mut record = seed();
-        record.available = false;
+        record.available = Flag::Set(false);
         record.backup_dispatcher = None;
         let plan = plan_cascade(&record, NOW, &POLICY);
         assert_eq!(tiers(&plan), vec![(Tier::Tertiary, "+16195550199")]);
@@ -498,7 +598,7 @@ mod tests {
     #[test]
     fn nothing_reachable_gives_an_empty_plan_and_a_full_reason() {
         let mut record = seed();
-        record.available = false;
+        record.available = Flag::Set(false);
         record.backup_dispatcher = Some("".into());
         record.tertiary_contact = None;
         let plan = plan_cascade(&record, NOW, &POLICY);
@@ -567,7 +667,7 @@ mod tests {
     #[test]
     fn the_cascade_cause_is_the_first_tier_passed_over() {
         let mut record = seed();
-        record.on_duty = Some(false);
+        record.on_duty = Flag::Set(false);
         let plan = plan_cascade(&record, NOW, &POLICY);
         let refused_backup = Attempt {
             tier: Tier::Backup,
@@ -580,7 +680,7 @@ mod tests {
             cascade_cause(&plan, &[refused_backup], Some(Tier::Tertiary)),
             Some(CascadeCause::OffDuty)
         );
-        record.on_duty = None;
+        record.on_duty = Flag::Absent;
         record.last_heartbeat = Some(NOW - 10_000);
         let plan = plan_cascade(&record, NOW, &POLICY);
         assert_eq!(

@@ -17,13 +17,18 @@ use tracing::instrument;
 use crate::ack::{AckRef, AckState};
 use crate::cascade::Tier;
 use crate::claim::{
-    ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState, StoredResponse,
+    ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState,
 };
 use crate::delivery::DeliveryStatus;
-use crate::dispatcher::DispatcherRecord;
+use crate::dispatcher::{
+    DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher, decode_dispatcher,
+};
 use crate::ids::DispatcherId;
 use crate::ids::MessageSid;
-use crate::phone::{CountryCode, PhoneNumber};
+use crate::phone::PhoneNumber;
+use crate::message_items::{ItemDamage, decode_claim_record, decode_forward};
+use crate::problem::ProblemKey;
+use crate::stored::{Stored, StoredItem, StoredType};
 use crate::ports::{
     AckStore, ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog, DispatcherStore, Finish,
     ForwardRecord, ForwardedMessage, MessageLog, MovedOn, Observed, OutboundLog, OutboundRecord,
@@ -200,16 +205,55 @@ impl DynamoDispatcherStore {
         condition_held(&self.table, "PutItem", request.send().await)
     }
 
-    fn parse(&self, item: Item) -> Result<DispatcherRecord, StoreError> {
-        let key = match item.get("dispatcher_id") {
-            Some(AttributeValue::S(id)) => id.clone(),
-            _ => "?".to_string(),
-        };
-        serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed {
-            table: self.table.clone(),
-            key,
-            detail: e.to_string(),
-        })
+    /// The one decoder of dispatcher items, for every reader; each damaged attribute is
+    /// logged where it is met (never its value: it may be a phone number).
+    fn decode(&self, item: &Item) -> Result<DispatcherRecord, UnreadableDispatcher> {
+        let decoded = decode_dispatcher(item);
+        match &decoded {
+            Ok(record) => {
+                for problem in &record.problems {
+                    tracing::warn!(
+                        table = %self.table,
+                        dispatcher_id = %record.dispatcher_id,
+                        attribute = problem.attribute.as_str(),
+                        problem = %problem.damage,
+                        "damaged dispatcher attribute; its safe value applies"
+                    );
+                }
+            }
+            Err(unreadable) => tracing::warn!(
+                table = %self.table,
+                key = unreadable.key.as_deref().unwrap_or("?"),
+                attribute = DispatcherAttribute::DispatcherId.as_str(),
+                problem = %unreadable.damage,
+                "unreadable dispatcher item skipped"
+            ),
+        }
+        decoded
+    }
+}
+
+/// A DynamoDB item as the domain's decoders read it.
+impl StoredItem for Item {
+    fn attribute(&self, name: &str) -> Option<Stored<'_>> {
+        self.get(name).map(stored)
+    }
+}
+
+fn stored(value: &AttributeValue) -> Stored<'_> {
+    match value {
+        AttributeValue::S(text) => Stored::Text(text),
+        AttributeValue::N(number) => Stored::Number(number),
+        AttributeValue::Bool(flag) => Stored::Bool(*flag),
+        AttributeValue::Null(_) => Stored::Other(StoredType::Null),
+        AttributeValue::B(_) => Stored::Other(StoredType::Binary),
+        AttributeValue::L(_) => Stored::Other(StoredType::List),
+        AttributeValue::M(_) => Stored::Other(StoredType::Map),
+        AttributeValue::Ss(_) => Stored::Other(StoredType::StringSet),
+        AttributeValue::Ns(_) => Stored::Other(StoredType::NumberSet),
+        AttributeValue::Bs(_) => Stored::Other(StoredType::BinarySet),
+        // A type added to DynamoDB after this SDK: named as what it is closest to.
+        _ => Stored::Other(StoredType::Binary),
     }
 }
 
@@ -226,11 +270,24 @@ impl DispatcherStore for DynamoDispatcherStore {
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", e))?;
-        output.item.map(|item| self.parse(item)).transpose()
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        // The item was found by its key, so its key is usable; still, never a panic.
+        self.decode(&item)
+            .map(Some)
+            .map_err(|unreadable| StoreError::Damaged {
+                table: self.table.clone(),
+                key: id.to_string(),
+                attribute: DispatcherAttribute::DispatcherId.as_str(),
+                damage: unreadable.damage,
+            })
     }
 
     #[instrument(level = "debug", skip(self), fields(table = %self.table))]
-    async fn all(&self) -> Result<Vec<Result<DispatcherRecord, StoreError>>, StoreError> {
+    async fn all(
+        &self,
+    ) -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError> {
         let mut records = Vec::new();
         let mut start_key: Option<Item> = None;
         loop {
@@ -249,7 +306,7 @@ impl DispatcherStore for DynamoDispatcherStore {
                     .items
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|i| self.parse(i)),
+                    .map(|item| self.decode(&item)),
             );
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start_key = Some(key),
@@ -308,24 +365,29 @@ impl DispatcherStore for DynamoDispatcherStore {
         healthy: bool,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let on_duty_as_seen = match seen.on_duty {
-            Some(_) => "on_duty = :on_duty",
-            None => "attribute_not_exists(on_duty)",
-        };
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("dispatcher_id", s(id.as_str()))
-            .condition_expression(format!(
-                "attribute_exists(dispatcher_id) AND available = :was AND {on_duty_as_seen}"
-            ))
-            .expression_attribute_values(":was", AttributeValue::Bool(seen.available))
             .expression_attribute_values(":healthy", AttributeValue::Bool(healthy));
-        if let Some(on_duty) = seen.on_duty {
-            request =
-                request.expression_attribute_values(":on_duty", AttributeValue::Bool(on_duty));
+        let mut condition = vec!["attribute_exists(dispatcher_id)".to_string()];
+        for (name, flag) in [("available", seen.available), ("on_duty", seen.on_duty)] {
+            condition.push(match flag {
+                Flag::Absent => format!("attribute_not_exists({name})"),
+                Flag::Set(value) => {
+                    request = request
+                        .expression_attribute_values(format!(":seen_{name}"), AttributeValue::Bool(value));
+                    format!("{name} = :seen_{name}")
+                }
+                // Still not a boolean: nobody mended it meanwhile.
+                Flag::Damaged => {
+                    request = request.expression_attribute_values(":bool_type", s("BOOL"));
+                    format!("attribute_exists({name}) AND NOT attribute_type({name}, :bool_type)")
+                }
+            });
         }
+        request = request.condition_expression(condition.join(" AND "));
         request = if healthy {
             request
                 .update_expression("SET available = :healthy, last_heartbeat = :now")
@@ -459,30 +521,17 @@ impl DynamoMessageLog {
 
     /// What a claim found under its key, from the item its failed write returned.
     fn existing_record(&self, key: &ClaimKey, item: &Item) -> Result<ExistingRecord, StoreError> {
-        let text = |name: &str| match item.get(name) {
-            Some(AttributeValue::S(value)) => Some(value.clone()),
-            _ => None,
-        };
-        let state = text("state")
-            .as_deref()
-            .and_then(RecordState::parse)
-            .ok_or_else(|| self.malformed(key, "no known state"))?;
-        let status = match item.get("response_status") {
-            Some(AttributeValue::N(n)) => Some(
-                n.parse::<u16>()
-                    .map_err(|_| self.malformed(key, "response_status is not a status"))?,
-            ),
-            _ => None,
-        };
-        let response = status.map(|status| StoredResponse {
-            status,
-            body: text("response_body").unwrap_or_default(),
-        });
-        Ok(ExistingRecord {
-            state,
-            fingerprint: text("request_fingerprint"),
-            response,
-        })
+        decode_claim_record(item).map_err(|damage| self.damaged(key.as_str(), damage))
+    }
+
+    /// A message-log item a reader could not use, naming the attribute.
+    fn damaged(&self, key: &str, item: ItemDamage) -> StoreError {
+        StoreError::Damaged {
+            table: self.table.clone(),
+            key: key.to_string(),
+            attribute: item.attribute,
+            damage: item.damage,
+        }
     }
 
     /// Writes the `record_type = forward` item of a text we sent in one transaction with
@@ -787,37 +836,7 @@ impl MessageLog for DynamoMessageLog {
         let Some(item) = output.item else {
             return Ok(None);
         };
-        if text(&item, "record_type").as_deref() != Some("forward")
-            || number(&item, "expires_at").is_some_and(|at| at < now)
-        {
-            return Ok(None);
-        }
-        let malformed = |detail: &str| StoreError::Malformed {
-            table: self.table.clone(),
-            key: sid.to_string(),
-            detail: detail.to_string(),
-        };
-        let inbound_sid = text(&item, "inbound_sid")
-            .and_then(|v| MessageSid::parse(&v).ok())
-            .ok_or_else(|| malformed("inbound_sid"))?;
-        let tier = text(&item, "routing_decision")
-            .and_then(|v| Tier::parse(&v))
-            .ok_or_else(|| malformed("routing_decision"))?;
-        let dispatcher_id = text(&item, "dispatcher_id")
-            .and_then(|v| DispatcherId::parse(&v).ok())
-            .ok_or_else(|| malformed("dispatcher_id"))?;
-        let to = text(&item, "to_number")
-            .and_then(|v| PhoneNumber::parse(&v, CountryCode::NANP).ok())
-            .ok_or_else(|| malformed("to_number"))?;
-        Ok(Some(ForwardedMessage {
-            sid: sid.clone(),
-            inbound_sid,
-            tier,
-            dispatcher_id,
-            to,
-            sent_at: number(&item, "sent_at"),
-            expires_at: number(&item, "expires_at").unwrap_or(i64::MAX),
-        }))
+        decode_forward(&item, sid, now).map_err(|damage| self.damaged(sid.as_str(), damage))
     }
 
     #[instrument(level = "debug", skip(self, forward), fields(table = %self.table, message_sid = %forward.sid))]
@@ -1056,23 +1075,29 @@ const KNOWN_PROBLEMS_KEY: &str = "heartbeat#known_problems";
 /// The heartbeat's known problems: one item in the message table.
 #[async_trait]
 impl ProblemLog for DynamoMessageLog {
-    async fn known_problems(&self) -> Result<BTreeSet<String>, StoreError> {
+    async fn known_problems(&self) -> Result<BTreeSet<ProblemKey>, StoreError> {
         let output = self
             .get_item(KNOWN_PROBLEMS_KEY)
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", e))?;
         Ok(match output.item.as_ref().and_then(|i| i.get("problems")) {
+            // Anything else is read as "none known": at worst each problem is alerted
+            // once more, never lost.
             Some(AttributeValue::L(values)) => values
                 .iter()
                 .filter_map(|v| v.as_s().ok().cloned())
+                .map(ProblemKey::from_stored)
                 .collect(),
             _ => BTreeSet::new(),
         })
     }
 
-    async fn set_known_problems(&self, problems: &BTreeSet<String>) -> Result<(), StoreError> {
-        let list: Vec<String> = problems.iter().cloned().collect();
+    async fn set_known_problems(
+        &self,
+        problems: &BTreeSet<ProblemKey>,
+    ) -> Result<(), StoreError> {
+        let list: Vec<String> = problems.iter().map(|key| key.to_string()).collect();
         self.client
             .put_item()
             .table_name(&self.table)

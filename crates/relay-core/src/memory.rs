@@ -13,7 +13,8 @@ use crate::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState, StoredResponse,
 };
 use crate::delivery::DeliveryStatus;
-use crate::dispatcher::DispatcherRecord;
+use crate::dispatcher::{DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher};
+use crate::problem::ProblemKey;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::PhoneNumber;
 use crate::ports::{
@@ -53,7 +54,9 @@ impl DispatcherStore for MemoryDispatcherStore {
         Ok(self.record(id.as_str()))
     }
 
-    async fn all(&self) -> Result<Vec<Result<DispatcherRecord, StoreError>>, StoreError> {
+    async fn all(
+        &self,
+    ) -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError> {
         Ok(self
             .items
             .lock()
@@ -67,8 +70,8 @@ impl DispatcherStore for MemoryDispatcherStore {
     async fn mark_unavailable(&self, id: &DispatcherId) -> Result<bool, StoreError> {
         let mut items = self.items.lock().unwrap();
         match items.get_mut(id.as_str()) {
-            Some(record) if record.available => {
-                record.available = false;
+            Some(record) if record.is_marked_available() => {
+                record.available = Flag::Set(false);
                 Ok(true)
             }
             _ => Ok(false),
@@ -85,10 +88,13 @@ impl DispatcherStore for MemoryDispatcherStore {
         let Some(record) = items.get_mut(id.as_str()) else {
             return Ok(false);
         };
-        record.on_duty = Some(on_duty);
+        record.on_duty = Flag::Set(on_duty);
+        mended(record, DispatcherAttribute::OnDuty);
         if on_duty {
-            record.available = true;
+            record.available = Flag::Set(true);
             record.last_heartbeat = Some(now);
+            mended(record, DispatcherAttribute::Available);
+            mended(record, DispatcherAttribute::LastHeartbeat);
         }
         Ok(true)
     }
@@ -104,12 +110,14 @@ impl DispatcherStore for MemoryDispatcherStore {
         let Some(record) = items.get_mut(id.as_str()) else {
             return Ok(false);
         };
-        if record.available != seen.available || record.on_duty != seen.on_duty {
+        if Observed::of(record) != *seen {
             return Ok(false);
         }
-        record.available = healthy;
+        record.available = Flag::Set(healthy);
+        mended(record, DispatcherAttribute::Available);
         if healthy {
             record.last_heartbeat = Some(now);
+            mended(record, DispatcherAttribute::LastHeartbeat);
         }
         Ok(true)
     }
@@ -120,8 +128,14 @@ impl DispatcherStore for MemoryDispatcherStore {
             return Ok(false);
         };
         record.last_heartbeat = Some(now);
+        mended(record, DispatcherAttribute::LastHeartbeat);
         Ok(true)
     }
+}
+
+/// A write of `attribute` replaces whatever damage it had, as in the table.
+fn mended(record: &mut DispatcherRecord, attribute: DispatcherAttribute) {
+    record.problems.retain(|p| p.attribute != attribute);
 }
 
 /// What the in-memory log keeps under one key.
@@ -148,7 +162,7 @@ pub struct MemoryMessageLog {
     current: Mutex<HashMap<String, MessageSid>>,
     deliveries: Mutex<HashMap<String, DeliveryHealth>>,
     moves: Mutex<Vec<MovedOn>>,
-    known_problems: Mutex<BTreeSet<String>>,
+    known_problems: Mutex<BTreeSet<ProblemKey>>,
 }
 
 impl MemoryMessageLog {
@@ -483,11 +497,11 @@ impl DeliveryLog for MemoryMessageLog {
 
 #[async_trait]
 impl ProblemLog for MemoryMessageLog {
-    async fn known_problems(&self) -> Result<BTreeSet<String>, StoreError> {
+    async fn known_problems(&self) -> Result<BTreeSet<ProblemKey>, StoreError> {
         Ok(self.known_problems.lock().unwrap().clone())
     }
 
-    async fn set_known_problems(&self, problems: &BTreeSet<String>) -> Result<(), StoreError> {
+    async fn set_known_problems(&self, problems: &BTreeSet<ProblemKey>) -> Result<(), StoreError> {
         *self.known_problems.lock().unwrap() = problems.clone();
         Ok(())
     }

@@ -10,7 +10,9 @@ use crate::alert::Alert;
 use crate::cascade::{Attempt, Tier};
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState, StoredResponse};
 use crate::delivery::DeliveryStatus;
-use crate::dispatcher::DispatcherRecord;
+use crate::dispatcher::{DispatcherRecord, Flag, UnreadableDispatcher};
+use crate::problem::ProblemKey;
+use crate::stored::{Damage, Named};
 use crate::ids::{DispatcherId, MessageSid};
 use crate::inbound::webhook::Command;
 use crate::phone::PhoneNumber;
@@ -29,6 +31,15 @@ pub enum StoreError {
         key: String,
         detail: String,
     },
+    /// An attribute the reader cannot do without is missing, of the wrong type or
+    /// impossible (`key` is shown masked where it may be a phone number).
+    #[error("{table}: item {key:?}: {}", Named(attribute, damage))]
+    Damaged {
+        table: String,
+        key: String,
+        attribute: &'static str,
+        damage: Damage,
+    },
     /// The claim on `key` is no longer this invocation's: its lock lapsed and another
     /// invocation took it over.
     #[error("{table}: the claim on {key} is no longer held by this invocation")]
@@ -46,6 +57,12 @@ impl StoreError {
             StoreError::Malformed { table, key, .. } => {
                 format!("item {key:?} of {table} is malformed")
             }
+            StoreError::Damaged {
+                table,
+                key,
+                attribute,
+                damage,
+            } => format!("item {key:?} of {table}: {}", Named(attribute, damage)),
             StoreError::ClaimLost { table, key } => {
                 format!("the claim on {key} in {table} was lost")
             }
@@ -56,8 +73,10 @@ impl StoreError {
 #[async_trait]
 pub trait DispatcherStore: Send + Sync {
     async fn get(&self, id: &DispatcherId) -> Result<Option<DispatcherRecord>, StoreError>;
-    /// Every dispatcher item; items that do not parse are returned as errors in place.
-    async fn all(&self) -> Result<Vec<Result<DispatcherRecord, StoreError>>, StoreError>;
+    /// Every dispatcher item; an item without a usable `dispatcher_id` is returned as
+    /// an error in its place (damaged attributes are on the record's `problems`).
+    async fn all(&self)
+    -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError>;
     /// Sets `available = false` only while it is still true, so concurrent invocations
     /// agree on who flipped it. `Ok(true)` when this call made the change.
     async fn mark_unavailable(&self, id: &DispatcherId) -> Result<bool, StoreError>;
@@ -116,17 +135,26 @@ pub enum PutOutcome {
 /// What the heartbeat read of a dispatcher item, the condition of its write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Observed {
-    pub available: bool,
-    /// `None`: the attribute is absent.
-    pub on_duty: Option<bool>,
+    pub available: Flag,
+    pub on_duty: Flag,
 }
 
-/// Configuration problems the heartbeat has already alerted about, so each is
-/// alerted once, not every five minutes.
+impl Observed {
+    pub fn of(record: &DispatcherRecord) -> Self {
+        Observed {
+            available: record.available,
+            on_duty: record.on_duty,
+        }
+    }
+}
+
+/// Configuration problems the heartbeat has already alerted about (by their stable
+/// keys), so each is alerted once, not every five minutes.
 #[async_trait]
 pub trait ProblemLog: Send + Sync {
-    async fn known_problems(&self) -> Result<BTreeSet<String>, StoreError>;
-    async fn set_known_problems(&self, problems: &BTreeSet<String>) -> Result<(), StoreError>;
+    async fn known_problems(&self) -> Result<BTreeSet<ProblemKey>, StoreError>;
+    async fn set_known_problems(&self, problems: &BTreeSet<ProblemKey>)
+    -> Result<(), StoreError>;
 }
 
 /// How a claim ends when it is not released.

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use relay_core::alert::AlertKind;
-use relay_core::dispatcher::DispatcherRecord;
+use relay_core::dispatcher::{DispatcherRecord, Flag};
 use relay_core::heartbeat::Heartbeat;
 use relay_core::ids::DispatcherId;
 use relay_core::memory::{MemoryDispatcherStore, MemoryMessageLog, RecordingAlerts};
@@ -16,12 +16,13 @@ fn dispatcher(id: &str, phone: &str) -> DispatcherRecord {
     DispatcherRecord {
         dispatcher_id: DispatcherId::parse(id).unwrap(),
         phone: Some(phone.into()),
-        available: true,
+        available: Flag::Set(true),
         last_heartbeat: Some(NOW - 600),
         backup_dispatcher: None,
         tertiary_contact: None,
         message_log_ttl: None,
-        on_duty: Some(true),
+        on_duty: Flag::Set(true),
+        problems: Vec::new(),
     }
 }
 
@@ -84,7 +85,7 @@ async fn a_healthy_dispatcher_is_checked_in_without_an_alert() {
         (1, 1, 0)
     );
     let record = world.dispatchers.record("sergio-main").unwrap();
-    assert!(record.available);
+    assert!(record.is_marked_available());
     assert_eq!(record.last_heartbeat, Some(NOW));
     assert!(world.take_alerts().is_empty());
 }
@@ -92,11 +93,11 @@ async fn a_healthy_dispatcher_is_checked_in_without_an_alert() {
 #[tokio::test]
 async fn off_duty_and_back_each_alert_once() {
     let mut off = dispatcher("sergio-main", "+18585550100");
-    off.on_duty = Some(false);
+    off.on_duty = Flag::Set(false);
     let world = World::new(vec![off]);
     assert_eq!(world.run(NOW).await.changed, 1);
     let record = world.dispatchers.record("sergio-main").unwrap();
-    assert!(!record.available);
+    assert!(!record.is_marked_available());
     assert_eq!(
         record.last_heartbeat,
         Some(NOW - 600),
@@ -108,7 +109,7 @@ async fn off_duty_and_back_each_alert_once() {
         "nothing changed: no alert"
     );
     let mut back = world.dispatchers.record("sergio-main").unwrap();
-    back.on_duty = Some(true);
+    back.on_duty = Flag::Set(true);
     world.dispatchers.put(back);
     assert_eq!(world.run(NOW + 600).await.changed, 1);
     assert_eq!(
@@ -130,14 +131,14 @@ async fn a_failed_delivery_makes_a_dispatcher_unavailable_until_one_succeeds() {
         .await
         .unwrap();
     world.run(NOW).await;
-    assert!(!world.dispatchers.record("sergio-main").unwrap().available);
+    assert!(!world.dispatchers.record("sergio-main").unwrap().is_marked_available());
     world
         .log
         .record_delivery(&phone, true, None, NOW + 100)
         .await
         .unwrap();
     world.run(NOW + 300).await;
-    assert!(world.dispatchers.record("sergio-main").unwrap().available);
+    assert!(world.dispatchers.record("sergio-main").unwrap().is_marked_available());
     assert_eq!(world.take_alerts().len(), 2);
 }
 
@@ -179,7 +180,7 @@ impl DeliveryLog for OffDuringTheRun<'_> {
 
     async fn health(&self, _: &PhoneNumber) -> Result<DeliveryHealth, StoreError> {
         let mut record = self.world.dispatchers.record("sergio-main").unwrap();
-        record.on_duty = Some(false);
+        record.on_duty = Flag::Set(false);
         self.world.dispatchers.put(record);
         Ok(DeliveryHealth::default())
     }
@@ -188,16 +189,16 @@ impl DeliveryLog for OffDuringTheRun<'_> {
 #[tokio::test]
 async fn a_concurrent_off_is_not_overwritten() {
     let mut stale = dispatcher("sergio-main", "+18585550100");
-    stale.available = false;
+    stale.available = Flag::Set(false);
     let world = World::new(vec![stale]);
     let summary = world
         .run_with(&OffDuringTheRun { world: &world }, NOW)
         .await;
     assert_eq!(summary.skipped_concurrent, 1);
     let record = world.dispatchers.record("sergio-main").unwrap();
-    assert_eq!(record.on_duty, Some(false));
+    assert_eq!(record.on_duty, Flag::Set(false));
     assert!(
-        !record.available,
+        !record.is_marked_available(),
         "the stale healthy verdict was not written"
     );
     assert!(world.take_alerts().is_empty());
@@ -233,7 +234,7 @@ impl DeliveryLog for ThrottledFor {
 #[tokio::test]
 async fn a_run_that_fails_part_way_checks_the_rest_and_reports_the_failure() {
     let mut off = dispatcher("d-off", "+18585550111");
-    off.on_duty = Some(false);
+    off.on_duty = Flag::Set(false);
     let world = World::new(vec![
         dispatcher("sergio-main", "+18585550100"),
         off,
@@ -254,7 +255,7 @@ async fn a_run_that_fails_part_way_checks_the_rest_and_reports_the_failure() {
     // The throttled item was not touched; the others are consistent.
     let throttled = world.dispatchers.record("d-throttled").unwrap();
     assert_eq!(throttled.last_heartbeat, Some(NOW - 600));
-    assert!(!world.dispatchers.record("d-off").unwrap().available);
+    assert!(!world.dispatchers.record("d-off").unwrap().is_marked_available());
     assert_eq!(
         world
             .dispatchers

@@ -3,7 +3,7 @@
 
 use relay_core::auth::AuthError;
 use relay_core::claim::{IdempotencyKey, RecordState};
-use relay_core::dispatcher::DispatcherRecord;
+use relay_core::dispatcher::{DispatcherRecord, Flag};
 use relay_core::ids::DispatcherId;
 use relay_core::memory::{MemoryDispatcherStore, MemoryMessageLog, ScriptedSender};
 use relay_core::outbound::request::OutboundRequest;
@@ -18,12 +18,13 @@ fn dispatcher() -> DispatcherRecord {
     DispatcherRecord {
         dispatcher_id: DispatcherId::parse("sergio-main").unwrap(),
         phone: Some("+18585550100".into()),
-        available: true,
+        available: Flag::Set(true),
         last_heartbeat: Some(NOW - 1_000),
         backup_dispatcher: None,
         tertiary_contact: None,
         message_log_ttl: Some(600),
-        on_duty: Some(true),
+        on_duty: Flag::Set(true),
+        problems: Vec::new(),
     }
 }
 

@@ -8,7 +8,7 @@ use relay_core::claim::{
 };
 use relay_core::config::InboundSettings;
 use relay_core::delivery::DeliveryStatus;
-use relay_core::dispatcher::DispatcherRecord;
+use relay_core::dispatcher::{DispatcherRecord, Flag};
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::inbound::status::{StatusCallbacks, StatusHandled, StatusUpdate};
 use relay_core::inbound::webhook::InboundSms;
@@ -35,12 +35,13 @@ fn seed() -> DispatcherRecord {
     DispatcherRecord {
         dispatcher_id: DispatcherId::parse("sergio-main").unwrap(),
         phone: Some("+18585550100".into()),
-        available: true,
+        available: Flag::Set(true),
         last_heartbeat: Some(NOW - 10),
         backup_dispatcher: Some("858-335-4807".into()),
         tertiary_contact: Some("+1-619-555-0199".into()),
         message_log_ttl: Some(600),
-        on_duty: Some(true),
+        on_duty: Flag::Set(true),
+        problems: Vec::new(),
     }
 }
 
@@ -253,7 +254,7 @@ async fn unavailable_primary_is_flipped_once_and_alerted_once() {
     record.last_heartbeat = Some(NOW - 1_000);
     let world = World::new(record, ScriptedSender::default());
     world.relay(&sms("+16195550123", "hi")).await.unwrap();
-    assert!(!world.dispatchers.record("sergio-main").unwrap().available);
+    assert!(!world.dispatchers.record("sergio-main").unwrap().is_marked_available());
     assert_eq!(
         world.alert_kinds(),
         vec![AlertKind::DispatcherUnavailable, AlertKind::Cascade]
@@ -272,11 +273,11 @@ async fn off_then_on_from_the_backup_phone_changes_only_items_with_that_phone() 
     assert!(matches!(handled, Handled::Command { reply: Some(_) }));
     assert_eq!(
         world.dispatchers.record("maria-backup").unwrap().on_duty,
-        Some(false)
+        Flag::Set(false)
     );
     assert_eq!(
         world.dispatchers.record("sergio-main").unwrap().on_duty,
-        Some(true)
+        Flag::Set(true)
     );
     assert!(world.sender.tried().is_empty());
 }
@@ -412,7 +413,7 @@ async fn statuses_never_move_backwards() {
 #[tokio::test]
 async fn the_last_tier_failing_gives_up_with_an_undeliverable_alert() {
     let mut record = seed();
-    record.available = false;
+    record.available = Flag::Set(false);
     record.backup_dispatcher = None;
     let world = World::new(record, ScriptedSender::default());
     let sid = world.forwarded().await;

@@ -164,7 +164,7 @@ impl Relay<'_> {
         if let Some(why) = plan
             .primary_unavailable
             .as_ref()
-            .filter(|_| record.available)
+            .filter(|_| record.is_marked_available())
         {
             self.mark_primary_unavailable(&record.dispatcher_id, &why.to_string(), sms, now)
                 .await;
@@ -455,7 +455,8 @@ impl Relay<'_> {
                         ids.push(record.dispatcher_id);
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "skipping a malformed dispatcher item"),
+                // Logged by the store where it was read; it has no usable key.
+                Err(_) => {}
             }
         }
         Ok(ids)

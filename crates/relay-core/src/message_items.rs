@@ -1,0 +1,179 @@
+//! The decoders of message-log items a reader needs whole: a claim's record (what an
+//! earlier holder left) and a forwarded text's item. The relay writes these, but a
+//! person investigating can edit them too: an attribute the reader cannot do without
+//! is reported by name ([`ItemDamage`]); one it can do without takes its safe value.
+
+use crate::cascade::Tier;
+use crate::claim::{ExistingRecord, RecordState, StoredResponse};
+use crate::ids::{DispatcherId, MessageSid};
+use crate::phone::{CountryCode, PhoneNumber};
+use crate::ports::ForwardedMessage;
+use crate::stored::{Damage, Expected, MAX_UNIX_TIME, StoredItem, read_text, read_whole};
+
+/// The attribute of a message-log item a reader could not use, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemDamage {
+    pub attribute: &'static str,
+    pub damage: Damage,
+}
+
+/// A required attribute: present, a string, and what `parse` accepts.
+fn required<T>(
+    item: &dyn StoredItem,
+    attribute: &'static str,
+    expected: Expected,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, ItemDamage> {
+    let damaged = |damage| ItemDamage { attribute, damage };
+    let raw = read_text(item, attribute, expected)
+        .map_err(damaged)?
+        .ok_or(damaged(Damage::Missing))?;
+    parse(raw).ok_or(damaged(Damage::Unrecognised { expected }))
+}
+
+/// A time the reader can do without: damaged reads as absent.
+fn optional_time(item: &dyn StoredItem, attribute: &'static str) -> Option<i64> {
+    read_whole(item, attribute, Expected::UnixTime, 0..=MAX_UNIX_TIME)
+        .ok()
+        .flatten()
+}
+
+/// What an earlier holder of a claim left under its key. Without a known `state` the
+/// record cannot be replayed or judged, so it is an error naming `state` (the caller
+/// fails the request: nothing is sent twice on a guess).
+pub fn decode_claim_record(item: &dyn StoredItem) -> Result<ExistingRecord, ItemDamage> {
+    let state = required(item, "state", Expected::KnownName, RecordState::parse)?;
+    let status = read_whole(item, "response_status", Expected::WholeNumber, 100..=599)
+        .map_err(|damage| ItemDamage {
+            attribute: "response_status",
+            damage,
+        })?;
+    let body = read_text(item, "response_body", Expected::Text).map_err(|damage| ItemDamage {
+        attribute: "response_body",
+        damage,
+    })?;
+    let fingerprint = read_text(item, "request_fingerprint", Expected::Text)
+        .ok()
+        .flatten()
+        .map(str::to_string);
+    Ok(ExistingRecord {
+        state,
+        fingerprint,
+        response: status.map(|status| StoredResponse {
+            // In 100..=599.
+            status: status as u16,
+            body: body.unwrap_or_default().to_string(),
+        }),
+    })
+}
+
+/// A forwarded text's item (`record_type = forward`) under its own SID, or `None` when
+/// the item is not one or has expired (DynamoDB's TTL deletes lazily). A damaged
+/// `expires_at` counts as not expired: a status callback for it is still handled.
+pub fn decode_forward(
+    item: &dyn StoredItem,
+    sid: &MessageSid,
+    now: i64,
+) -> Result<Option<ForwardedMessage>, ItemDamage> {
+    if read_text(item, "record_type", Expected::KnownName) != Ok(Some("forward")) {
+        return Ok(None);
+    }
+    let expires_at = optional_time(item, "expires_at");
+    if expires_at.is_some_and(|at| at < now) {
+        return Ok(None);
+    }
+    Ok(Some(ForwardedMessage {
+        sid: sid.clone(),
+        inbound_sid: required(item, "inbound_sid", Expected::MessageSid, |raw| {
+            MessageSid::parse(raw).ok()
+        })?,
+        tier: required(item, "routing_decision", Expected::KnownName, Tier::parse)?,
+        dispatcher_id: required(item, "dispatcher_id", Expected::DispatcherId, |raw| {
+            DispatcherId::parse(raw).ok()
+        })?,
+        // Written as E.164, so no country is needed to read it back.
+        to: required(item, "to_number", Expected::PhoneNumber, |raw| {
+            PhoneNumber::parse(raw, CountryCode::NANP).ok()
+        })?,
+        sent_at: optional_time(item, "sent_at"),
+        expires_at: expires_at.unwrap_or(i64::MAX),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stored::StoredType;
+    use crate::stored::memory::{Item, Value};
+
+    const SID: &str = "SM0123456789abcdef0123456789abcdef";
+    const INBOUND: &str = "SMfedcba9876543210fedcba9876543210";
+
+    fn forward() -> Item {
+        Item::default()
+            .with("message_sid", Value::S(SID.into()))
+            .with("record_type", Value::S("forward".into()))
+            .with("inbound_sid", Value::S(INBOUND.into()))
+            .with("routing_decision", Value::S("backup".into()))
+            .with("dispatcher_id", Value::S("sergio-main".into()))
+            .with("to_number", Value::S("+18583354807".into()))
+            .with("sent_at", Value::N("1000".into()))
+            .with("expires_at", Value::N("5000".into()))
+    }
+
+    fn sid() -> MessageSid {
+        MessageSid::parse(SID).unwrap()
+    }
+
+    #[test]
+    fn a_forward_item_reads_whole() {
+        let read = decode_forward(&forward(), &sid(), 2000).unwrap().unwrap();
+        assert_eq!(read.tier, Tier::Backup);
+        assert_eq!(read.to.as_str(), "+18583354807");
+        assert_eq!((read.sent_at, read.expires_at), (Some(1000), 5000));
+        assert_eq!(decode_forward(&forward(), &sid(), 6000), Ok(None));
+    }
+
+    #[test]
+    fn a_damaged_forward_item_names_the_attribute() {
+        let bad = forward().with("routing_decision", Value::S("boss".into()));
+        assert_eq!(
+            decode_forward(&bad, &sid(), 2000).unwrap_err(),
+            ItemDamage {
+                attribute: "routing_decision",
+                damage: Damage::Unrecognised {
+                    expected: Expected::KnownName
+                }
+            }
+        );
+        let bad = forward().with("to_number", Value::Other(StoredType::List));
+        assert_eq!(
+            decode_forward(&bad, &sid(), 2000).unwrap_err().attribute,
+            "to_number"
+        );
+        // What the reader can do without takes its safe value.
+        let odd = forward()
+            .with("expires_at", Value::S("tomorrow".into()))
+            .with("sent_at", Value::N("1.5".into()));
+        let read = decode_forward(&odd, &sid(), 2000).unwrap().unwrap();
+        assert_eq!((read.sent_at, read.expires_at), (None, i64::MAX));
+    }
+
+    #[test]
+    fn a_claim_record_without_a_known_state_is_named() {
+        let record = Item::default()
+            .with("state", Value::S("forwarded".into()))
+            .with("response_status", Value::N("202".into()))
+            .with("response_body", Value::S("{}".into()));
+        let read = decode_claim_record(&record).unwrap();
+        assert_eq!(read.state, RecordState::Forwarded);
+        assert_eq!(read.response.unwrap().status, 202);
+        let bad = record.clone().with("state", Value::Bool(true));
+        assert_eq!(decode_claim_record(&bad).unwrap_err().attribute, "state");
+        let bad = record.with("response_status", Value::N("42".into()));
+        assert_eq!(
+            decode_claim_record(&bad).unwrap_err().damage.kind(),
+            "out_of_range"
+        );
+    }
+}
