@@ -404,7 +404,7 @@ async fn check_is_clean_on_the_seed_and_finds_what_the_heartbeat_would() {
     assert!(
         found
             .stdout
-            .contains("sergio-main: message_log_ttl 0 is not between"),
+            .contains("PROBLEM: sergio-main: message_log_ttl: expected whole seconds from 1 to 31622400 (366 days), found 0\n"),
         "{found:?}"
     );
 
@@ -440,20 +440,36 @@ async fn check_is_clean_on_the_seed_and_finds_what_the_heartbeat_would() {
     .json();
     assert_eq!(
         doc["problems"],
-        json!(["ana-main: the primary dispatcher item is missing"])
+        json!([{
+            "dispatcher_id": "ana-main",
+            "attribute": null,
+            "kind": "primary_missing",
+            "key": "ana-main/item/primary_missing",
+            "problem": "ana-main: the primary dispatcher item is missing",
+        }])
     );
     assert_eq!(doc["checked"], 1);
 
-    // An unreadable item is a problem too.
-    aws.put_dispatcher(json!({"dispatcher_id": "garbled", "available": "yes"}))
-        .await;
-    let run = qdn(&aws, &["dispatchers", "check"]).await;
+    // A damaged attribute is named, and the item still counts: never "missing".
+    aws.put_dispatcher(
+        json!({"dispatcher_id": "garbled", "phone": "+18585550111", "available": "yes"}),
+    )
+    .await;
+    let run = qdn(
+        &aws,
+        &["dispatchers", "check", "--primary-dispatcher-id", "garbled"],
+    )
+    .await;
     assert_eq!(run.status, 1, "{run:?}");
-    assert!(
+    assert_eq!(
         run.stdout
-            .contains("garbled: the dispatcher item is unreadable"),
+            .lines()
+            .filter(|l| l.starts_with("PROBLEM: "))
+            .collect::<Vec<_>>(),
+        vec!["PROBLEM: garbled: available: expected a boolean, found a string"],
         "{run:?}"
     );
+    assert!(!run.stdout.contains("missing"), "{run:?}");
 }
 
 #[tokio::test]

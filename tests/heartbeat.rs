@@ -243,9 +243,9 @@ async fn configuration_problems_and_unreadable_items_are_alerted_once_and_skippe
     let mut broken = seed_dispatcher(unix_now());
     broken["tertiary_contact"] = json!("call me");
     stack.aws.put_dispatcher(broken).await;
+    // A key that is no dispatcher ID: the one damage that leaves an item unusable.
     let mut unreadable = seed_dispatcher(unix_now());
-    unreadable["dispatcher_id"] = json!("garbled");
-    unreadable["available"] = json!("yes please");
+    unreadable["dispatcher_id"] = json!("garbled item!");
     stack.aws.put_dispatcher(unreadable).await;
 
     let first = heartbeat.run().await;
@@ -260,6 +260,12 @@ async fn configuration_problems_and_unreadable_items_are_alerted_once_and_skippe
         .map(|a| &a.message)
         .collect();
     assert_eq!(problems.len(), 2, "{alerts:?}");
+    let mut attributes: Vec<&str> = problems
+        .iter()
+        .map(|p| p["attribute"].as_str().unwrap())
+        .collect();
+    attributes.sort();
+    assert_eq!(attributes, vec!["dispatcher_id", "tertiary_contact"]);
     assert!(
         problems.iter().all(|p| !p.to_string().contains("call me")),
         "no raw values"
@@ -299,9 +305,9 @@ async fn a_missing_primary_is_a_problem_alerted_once() {
 async fn the_heartbeats_write_never_overwrites_a_concurrent_change() {
     // What the run read (available, on duty) is the condition of its write: an OFF
     // that lands between the read and the write makes the write a no-op.
+    use relay_core::dispatcher::Flag;
     use relay_core::dynamo::DynamoDispatcherStore;
     use relay_core::ids::DispatcherId;
-    use relay_core::dispatcher::Flag;
     use relay_core::ports::{DispatcherStore, Observed};
     let stack = Stack::start_function("sms-inbound", "hb-race", 0, &[]).await;
     let mut seed = seed_dispatcher(unix_now());
@@ -350,6 +356,96 @@ async fn missing_configuration_fails_every_run_naming_the_variable() {
             Invocation::Response(r) => panic!("answered {r}"),
         }
     }
+    heartbeat.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn one_damaged_item_among_healthy_ones_is_alerted_once_and_stops_nothing() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let (stack, heartbeat) = start("hb-damaged", &[]).await;
+    let now = unix_now();
+    let mut stale = seed_dispatcher(now);
+    stale["last_heartbeat"] = json!(now - 900);
+    stack.aws.put_dispatcher(stale).await;
+    stack
+        .aws
+        .put_dispatcher(json!({
+            "dispatcher_id": "maria-backup",
+            "phone": "858-335-4807",
+            "available": false,
+            "last_heartbeat": now - 900,
+        }))
+        .await;
+    // Hand-edited: a TTL in words, and `available` typed as a string.
+    stack
+        .aws
+        .put_dispatcher_with(
+            json!({"dispatcher_id": "tomas-nights", "phone": "+16195550177", "last_heartbeat": now - 900}),
+            &[
+                ("message_log_ttl", AttributeValue::S("one day".into())),
+                ("available", AttributeValue::S("true".into())),
+            ],
+        )
+        .await;
+
+    let first = heartbeat.run().await;
+
+    assert_eq!(first["seen"], 3, "{first}");
+    assert_eq!(first["available"], 3, "every item was checked: {first}");
+    assert_eq!(first["unreadable"], 0, "{first}");
+    assert_eq!(
+        (first["problems"].as_u64(), first["new_problems"].as_u64()),
+        (Some(2), Some(2))
+    );
+    for id in ["sergio-main", "maria-backup", "tomas-nights"] {
+        let item = stack.aws.get_dispatcher(id).await.unwrap();
+        assert_eq!(item["available"], json!(true), "{item}");
+        assert!(item["last_heartbeat"].as_i64().unwrap() >= now, "{item}");
+    }
+    // The heartbeat's own attribute is mended by its write; the operator's is not.
+    let mended = stack.aws.get_dispatcher("tomas-nights").await.unwrap();
+    assert_eq!(mended["message_log_ttl"], "one day");
+
+    let second = heartbeat.run().await;
+    assert_eq!(
+        (second["problems"].as_u64(), second["new_problems"].as_u64()),
+        (Some(1), Some(0)),
+        "{second}"
+    );
+
+    let alerts = stack.aws.alerts().await;
+    let problems: Vec<&Value> = alerts
+        .iter()
+        .map(|a| &a.message)
+        .filter(|m| m["type"] == "configuration_problem")
+        .collect();
+    let mut named: Vec<(&str, &str)> = problems
+        .iter()
+        .map(|m| {
+            (
+                m["dispatcher_id"].as_str().unwrap(),
+                m["attribute"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        vec![
+            ("tomas-nights", "available"),
+            ("tomas-nights", "message_log_ttl")
+        ],
+        "{problems:?}"
+    );
+    let ttl = problems
+        .iter()
+        .find(|m| m["attribute"] == "message_log_ttl")
+        .unwrap();
+    assert_eq!(
+        ttl["reason"],
+        "tomas-nights: message_log_ttl: expected whole seconds from 1 to 31622400 (366 days), found a string"
+    );
     heartbeat.stop().await;
     stack.stop().await;
 }

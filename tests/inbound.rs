@@ -1426,3 +1426,187 @@ async fn init_is_timed_by_phase_and_prefetches_the_twilio_secret() {
     assert_eq!(stack.sent_to(PRIMARY_PHONE).len(), 1, "{:?}", stack.sent());
     stack.stop().await;
 }
+
+// ---- damaged dispatcher items: a hand-edited attribute never stops a text ----------
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+fn number(raw: &str) -> AttributeValue {
+    AttributeValue::N(raw.to_string())
+}
+
+fn string(raw: &str) -> AttributeValue {
+    AttributeValue::S(raw.to_string())
+}
+
+/// The primary's item with `attribute` stored as `value`; a driver's text reaches
+/// exactly one dispatcher, `expect_phone`, with `200`, and the function's log names the
+/// damaged attribute (never a number in full). Returns the stack and the text's SID.
+async fn relays_despite(
+    prefix: &str,
+    attribute: &str,
+    value: AttributeValue,
+    expect_phone: &str,
+) -> (Stack, String) {
+    let stack = Stack::start(prefix).await;
+    stack
+        .aws
+        .put_dispatcher_with(seed_dispatcher(unix_now()), &[(attribute, value)])
+        .await;
+
+    let (sid, answer) = stack.text_from(DRIVER, "Load ready").await;
+
+    assert_eq!(
+        answer.status,
+        200,
+        "{answer:?}\n{}",
+        stack.logs().join("\n")
+    );
+    let sent = stack.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].to, expect_phone);
+    let line = stack.functions[0]
+        .wait_for_log(
+            |l| l.contains("damaged dispatcher attribute") && l.contains(attribute),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .unwrap_or_else(|| panic!("no log line names {attribute}"));
+    let line: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["attribute"], attribute, "{line}");
+    assert_eq!(line["dispatcher_id"], "sergio-main", "{line}");
+    for phone in [PRIMARY_PHONE, BACKUP_PHONE, "8583354807"] {
+        assert!(!line.to_string().contains(phone), "{line}");
+    }
+    (stack, sid)
+}
+
+/// A damaged `message_log_ttl` still reaches the primary, and its log items live the
+/// default day.
+async fn damaged_ttl_reaches_the_primary(prefix: &str, value: AttributeValue) {
+    let (stack, sid) = relays_despite(prefix, "message_log_ttl", value, PRIMARY_PHONE).await;
+    let item = inbound_item(&stack.aws.message_log_items().await, &sid);
+    let received = item["received_at"].as_i64().unwrap();
+    assert_eq!(item["expires_at"].as_i64().unwrap(), received + 86_400);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_negative_ttl_still_reaches_the_primary() {
+    damaged_ttl_reaches_the_primary("dmg-ttl-neg", number("-5")).await;
+}
+
+#[tokio::test]
+async fn a_ttl_in_words_still_reaches_the_primary() {
+    damaged_ttl_reaches_the_primary("dmg-ttl-words", string("one day")).await;
+}
+
+#[tokio::test]
+async fn a_ttl_of_1e12_still_reaches_the_primary() {
+    damaged_ttl_reaches_the_primary("dmg-ttl-huge", number("1e12")).await;
+}
+
+/// A damaged attribute whose safe value is "not available": the backup gets the text,
+/// and the cascade says why.
+async fn damaged_availability_cascades(prefix: &str, attribute: &str, value: AttributeValue) {
+    let (stack, sid) = relays_despite(prefix, attribute, value, BACKUP_PHONE).await;
+    let item = inbound_item(&stack.aws.message_log_items().await, &sid);
+    assert_eq!(item["routing_decision"], "backup");
+    assert_eq!(
+        item["cascade_reason"],
+        format!("primary: primary's {attribute} attribute is damaged")
+    );
+    let by_reason = stack.metric("CascadesByReason").await;
+    assert_metric(
+        &by_reason,
+        "CascadesByReason",
+        &[("Reason", "damaged_item")],
+    );
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_heartbeat_stored_as_a_string_is_stale() {
+    let now = unix_now().to_string();
+    damaged_availability_cascades("dmg-hb-s", "last_heartbeat", string(&now)).await;
+}
+
+#[tokio::test]
+async fn a_fractional_heartbeat_is_stale() {
+    let now = format!("{}.5", unix_now() - 10);
+    damaged_availability_cascades("dmg-hb-frac", "last_heartbeat", number(&now)).await;
+}
+
+#[tokio::test]
+async fn available_stored_as_a_string_is_not_available() {
+    damaged_availability_cascades("dmg-avail", "available", string("true")).await;
+}
+
+#[tokio::test]
+async fn on_duty_stored_as_a_string_is_not_available() {
+    damaged_availability_cascades("dmg-duty", "on_duty", string("yes")).await;
+}
+
+#[tokio::test]
+async fn a_backup_stored_as_a_number_is_used() {
+    let stack = Stack::start("dmg-backup-n").await;
+    let mut seed = seed_dispatcher(unix_now());
+    seed["available"] = json!(false);
+    stack
+        .aws
+        .put_dispatcher_with(seed, &[("backup_dispatcher", number("8583354807"))])
+        .await;
+
+    let (_, answer) = stack.text_from(DRIVER, "Load ready").await;
+
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{:?}", stack.sent());
+    assert_eq!(stack.sent().len(), 1);
+    let line = stack.functions[0]
+        .wait_for_log(
+            |l| l.contains("damaged dispatcher attribute") && l.contains("backup_dispatcher"),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .expect("the damage is logged, naming the attribute");
+    assert!(line.contains("read as its digits"), "{line}");
+    assert!(!line.contains("8583354807"), "{line}");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_primary_without_a_phone_cascades() {
+    let stack = Stack::start("dmg-nophone").await;
+    let mut seed = seed_dispatcher(unix_now());
+    seed.as_object_mut().unwrap().remove("phone");
+    stack.aws.put_dispatcher(seed).await;
+
+    let (sid, answer) = stack.text_from(DRIVER, "Load ready").await;
+
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{:?}", stack.sent());
+    assert_eq!(stack.sent().len(), 1);
+    let item = inbound_item(&stack.aws.message_log_items().await, &sid);
+    assert_eq!(item["cascade_reason"], "primary: not configured");
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn a_phone_stored_as_a_list_cascades_naming_it() {
+    let stack = Stack::start("dmg-phone-l").await;
+    stack
+        .aws
+        .put_dispatcher_with(
+            seed_dispatcher(unix_now()),
+            &[("phone", AttributeValue::L(vec![string(PRIMARY_PHONE)]))],
+        )
+        .await;
+
+    let (sid, answer) = stack.text_from(DRIVER, "Load ready").await;
+
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{:?}", stack.sent());
+    let item = inbound_item(&stack.aws.message_log_items().await, &sid);
+    assert_eq!(item["cascade_reason"], "primary: phone is damaged");
+    stack.stop().await;
+}

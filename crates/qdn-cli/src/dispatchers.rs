@@ -4,11 +4,11 @@ use relay_core::dispatcher::{
     DEFAULT_MESSAGE_LOG_TTL_SECS, DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher,
 };
 use relay_core::heartbeat::{assess, configuration_problems};
-use relay_core::problem::ConfigProblem;
-use relay_core::stored::MAX_TTL_SECS;
 use relay_core::ids::DispatcherId;
 use relay_core::phone::{CountryCode, PhoneNumber};
 use relay_core::ports::{DeliveryHealth, DispatcherPatch, DispatcherStore, PutOutcome};
+use relay_core::problem::ConfigProblem;
+use relay_core::stored::MAX_TTL_SECS;
 use serde_json::{Value, json};
 
 use crate::cli::{DispatchersCommand, PutArgs};

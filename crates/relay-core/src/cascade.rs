@@ -46,7 +46,10 @@ pub enum Unavailability {
     MarkedUnavailable,
     OffDuty,
     NoHeartbeat,
-    HeartbeatStale { age_secs: i64, max_age_secs: i64 },
+    HeartbeatStale {
+        age_secs: i64,
+        max_age_secs: i64,
+    },
     /// A `last_heartbeat` further ahead than a heartbeat's lifetime: not a time the
     /// heartbeat wrote (a timestamp in milliseconds, say), so not fresh.
     HeartbeatInFuture,
@@ -81,7 +84,10 @@ impl fmt::Display for Unavailability {
 pub enum SkipReason {
     Unavailable(Unavailability),
     NotConfigured,
-    InvalidNumber { raw: String, error: PhoneError },
+    InvalidNumber {
+        raw: String,
+        error: PhoneError,
+    },
     /// The tier's attribute is not a phone number at all (a list, a boolean...).
     Damaged(DispatcherAttribute),
 }

@@ -121,8 +121,7 @@ impl DispatcherRecord {
     }
 
     pub fn message_log_ttl_secs(&self) -> u64 {
-        self.message_log_ttl
-            .unwrap_or(DEFAULT_MESSAGE_LOG_TTL_SECS)
+        self.message_log_ttl.unwrap_or(DEFAULT_MESSAGE_LOG_TTL_SECS)
     }
 
     /// What is wrong with `attribute`, if the decoder found it damaged.
@@ -199,12 +198,22 @@ pub fn decode_dispatcher(item: &dyn StoredItem) -> Result<DispatcherRecord, Unre
     record.on_duty = flag(DispatcherAttribute::OnDuty);
 
     let attribute = DispatcherAttribute::LastHeartbeat;
-    match read_whole(item, attribute.as_str(), Expected::UnixTime, 0..=MAX_UNIX_TIME) {
+    match read_whole(
+        item,
+        attribute.as_str(),
+        Expected::UnixTime,
+        0..=MAX_UNIX_TIME,
+    ) {
         Ok(at) => record.last_heartbeat = at,
         Err(damage) => note(attribute, damage),
     }
     let attribute = DispatcherAttribute::MessageLogTtl;
-    match read_whole(item, attribute.as_str(), Expected::TtlSeconds, 1..=MAX_TTL_SECS) {
+    match read_whole(
+        item,
+        attribute.as_str(),
+        Expected::TtlSeconds,
+        1..=MAX_TTL_SECS,
+    ) {
         // In range, so positive.
         Ok(ttl) => record.message_log_ttl = ttl.map(|ttl| ttl.unsigned_abs()),
         Err(damage) => note(attribute, damage),
@@ -281,17 +290,37 @@ mod tests {
             ("message_log_ttl", Value::S("one day".into()), "wrong_type"),
             ("message_log_ttl", Value::N("1e12".into()), "out_of_range"),
             ("message_log_ttl", Value::N("0".into()), "out_of_range"),
-            ("last_heartbeat", Value::S("1712345678".into()), "wrong_type"),
-            ("last_heartbeat", Value::N("1712345678.5".into()), "not_whole"),
-            ("last_heartbeat", Value::N("1712345678000".into()), "out_of_range"),
+            (
+                "last_heartbeat",
+                Value::S("1712345678".into()),
+                "wrong_type",
+            ),
+            (
+                "last_heartbeat",
+                Value::N("1712345678.5".into()),
+                "not_whole",
+            ),
+            (
+                "last_heartbeat",
+                Value::N("1712345678000".into()),
+                "out_of_range",
+            ),
             ("available", Value::S("true".into()), "wrong_type"),
             ("on_duty", Value::S("yes".into()), "wrong_type"),
             ("phone", Value::Other(StoredType::List), "wrong_type"),
-            ("backup_dispatcher", Value::N("8583354807".into()), "stored_as_number"),
+            (
+                "backup_dispatcher",
+                Value::N("8583354807".into()),
+                "stored_as_number",
+            ),
         ];
         for (attribute, value, kind) in cases {
             let record = decode_dispatcher(&seed().with(attribute, value.clone())).unwrap();
-            assert_eq!(problem_of(&record), vec![(attribute, kind)], "{attribute} = {value:?}");
+            assert_eq!(
+                problem_of(&record),
+                vec![(attribute, kind)],
+                "{attribute} = {value:?}"
+            );
             match attribute {
                 "message_log_ttl" => {
                     assert_eq!(record.message_log_ttl_secs(), DEFAULT_MESSAGE_LOG_TTL_SECS)

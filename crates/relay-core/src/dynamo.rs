@@ -16,24 +16,22 @@ use tracing::instrument;
 
 use crate::ack::{AckRef, AckState};
 use crate::cascade::Tier;
-use crate::claim::{
-    ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState,
-};
+use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState};
 use crate::delivery::DeliveryStatus;
 use crate::dispatcher::{
     DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher, decode_dispatcher,
 };
 use crate::ids::DispatcherId;
 use crate::ids::MessageSid;
-use crate::phone::PhoneNumber;
 use crate::message_items::{ItemDamage, decode_claim_record, decode_forward};
-use crate::problem::ProblemKey;
-use crate::stored::{Stored, StoredItem, StoredType};
+use crate::phone::PhoneNumber;
 use crate::ports::{
     AckStore, ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog, DispatcherStore, Finish,
     ForwardRecord, ForwardedMessage, MessageLog, MovedOn, Observed, OutboundLog, OutboundRecord,
     ProblemLog, RelayText, StoreError,
 };
+use crate::problem::ProblemKey;
+use crate::stored::{Stored, StoredItem, StoredType};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -285,9 +283,7 @@ impl DispatcherStore for DynamoDispatcherStore {
     }
 
     #[instrument(level = "debug", skip(self), fields(table = %self.table))]
-    async fn all(
-        &self,
-    ) -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError> {
+    async fn all(&self) -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError> {
         let mut records = Vec::new();
         let mut start_key: Option<Item> = None;
         loop {
@@ -376,8 +372,10 @@ impl DispatcherStore for DynamoDispatcherStore {
             condition.push(match flag {
                 Flag::Absent => format!("attribute_not_exists({name})"),
                 Flag::Set(value) => {
-                    request = request
-                        .expression_attribute_values(format!(":seen_{name}"), AttributeValue::Bool(value));
+                    request = request.expression_attribute_values(
+                        format!(":seen_{name}"),
+                        AttributeValue::Bool(value),
+                    );
                     format!("{name} = :seen_{name}")
                 }
                 // Still not a boolean: nobody mended it meanwhile.
@@ -1093,10 +1091,7 @@ impl ProblemLog for DynamoMessageLog {
         })
     }
 
-    async fn set_known_problems(
-        &self,
-        problems: &BTreeSet<ProblemKey>,
-    ) -> Result<(), StoreError> {
+    async fn set_known_problems(&self, problems: &BTreeSet<ProblemKey>) -> Result<(), StoreError> {
         let list: Vec<String> = problems.iter().map(|key| key.to_string()).collect();
         self.client
             .put_item()

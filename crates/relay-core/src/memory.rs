@@ -14,7 +14,6 @@ use crate::claim::{
 };
 use crate::delivery::DeliveryStatus;
 use crate::dispatcher::{DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher};
-use crate::problem::ProblemKey;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::PhoneNumber;
 use crate::ports::{
@@ -23,6 +22,7 @@ use crate::ports::{
     OutboundLog, OutboundRecord, OutgoingSms, ProblemLog, RelayText, SendError, SentSms, SmsSender,
     StoreError, TimerError, TimerQueue,
 };
+use crate::problem::ProblemKey;
 
 #[derive(Debug, Default)]
 pub struct MemoryDispatcherStore {
@@ -54,9 +54,7 @@ impl DispatcherStore for MemoryDispatcherStore {
         Ok(self.record(id.as_str()))
     }
 
-    async fn all(
-        &self,
-    ) -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError> {
+    async fn all(&self) -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError> {
         Ok(self
             .items
             .lock()

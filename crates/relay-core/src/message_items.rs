@@ -43,11 +43,12 @@ fn optional_time(item: &dyn StoredItem, attribute: &'static str) -> Option<i64> 
 /// fails the request: nothing is sent twice on a guess).
 pub fn decode_claim_record(item: &dyn StoredItem) -> Result<ExistingRecord, ItemDamage> {
     let state = required(item, "state", Expected::KnownName, RecordState::parse)?;
-    let status = read_whole(item, "response_status", Expected::WholeNumber, 100..=599)
-        .map_err(|damage| ItemDamage {
+    let status = read_whole(item, "response_status", Expected::WholeNumber, 100..=599).map_err(
+        |damage| ItemDamage {
             attribute: "response_status",
             damage,
-        })?;
+        },
+    )?;
     let body = read_text(item, "response_body", Expected::Text).map_err(|damage| ItemDamage {
         attribute: "response_body",
         damage,

@@ -11,11 +11,11 @@ use crate::cascade::{Attempt, Tier};
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState, StoredResponse};
 use crate::delivery::DeliveryStatus;
 use crate::dispatcher::{DispatcherRecord, Flag, UnreadableDispatcher};
-use crate::problem::ProblemKey;
-use crate::stored::{Damage, Named};
 use crate::ids::{DispatcherId, MessageSid};
 use crate::inbound::webhook::Command;
 use crate::phone::PhoneNumber;
+use crate::problem::ProblemKey;
+use crate::stored::{Damage, Named};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -75,8 +75,7 @@ pub trait DispatcherStore: Send + Sync {
     async fn get(&self, id: &DispatcherId) -> Result<Option<DispatcherRecord>, StoreError>;
     /// Every dispatcher item; an item without a usable `dispatcher_id` is returned as
     /// an error in its place (damaged attributes are on the record's `problems`).
-    async fn all(&self)
-    -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError>;
+    async fn all(&self) -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError>;
     /// Sets `available = false` only while it is still true, so concurrent invocations
     /// agree on who flipped it. `Ok(true)` when this call made the change.
     async fn mark_unavailable(&self, id: &DispatcherId) -> Result<bool, StoreError>;
@@ -153,8 +152,7 @@ impl Observed {
 #[async_trait]
 pub trait ProblemLog: Send + Sync {
     async fn known_problems(&self) -> Result<BTreeSet<ProblemKey>, StoreError>;
-    async fn set_known_problems(&self, problems: &BTreeSet<ProblemKey>)
-    -> Result<(), StoreError>;
+    async fn set_known_problems(&self, problems: &BTreeSet<ProblemKey>) -> Result<(), StoreError>;
 }
 
 /// How a claim ends when it is not released.

@@ -103,10 +103,9 @@ impl fmt::Display for ConfigProblem {
                 self.dispatcher(),
                 Named(DispatcherAttribute::DispatcherId.as_str(), &item.damage)
             ),
-            ConfigProblem::PrimaryMissing { dispatcher_id } => write!(
-                f,
-                "{dispatcher_id}: there is no item for the primary dispatcher"
-            ),
+            ConfigProblem::PrimaryMissing { dispatcher_id } => {
+                write!(f, "{dispatcher_id}: the primary dispatcher item is missing")
+            }
         }
     }
 }

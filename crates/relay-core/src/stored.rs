@@ -159,7 +159,9 @@ impl fmt::Display for Damage {
                 f.write_str("expected a string, found a number (read as its digits)")
             }
             Damage::NotWhole { expected } => write!(f, "expected {expected}, found a fraction"),
-            Damage::OutOfRange { expected, found } => write!(f, "expected {expected}, found {found}"),
+            Damage::OutOfRange { expected, found } => {
+                write!(f, "expected {expected}, found {found}")
+            }
             Damage::Unrecognised { expected } => {
                 write!(f, "expected {expected}, found another string")
             }

@@ -131,14 +131,26 @@ async fn a_failed_delivery_makes_a_dispatcher_unavailable_until_one_succeeds() {
         .await
         .unwrap();
     world.run(NOW).await;
-    assert!(!world.dispatchers.record("sergio-main").unwrap().is_marked_available());
+    assert!(
+        !world
+            .dispatchers
+            .record("sergio-main")
+            .unwrap()
+            .is_marked_available()
+    );
     world
         .log
         .record_delivery(&phone, true, None, NOW + 100)
         .await
         .unwrap();
     world.run(NOW + 300).await;
-    assert!(world.dispatchers.record("sergio-main").unwrap().is_marked_available());
+    assert!(
+        world
+            .dispatchers
+            .record("sergio-main")
+            .unwrap()
+            .is_marked_available()
+    );
     assert_eq!(world.take_alerts().len(), 2);
 }
 
@@ -255,7 +267,13 @@ async fn a_run_that_fails_part_way_checks_the_rest_and_reports_the_failure() {
     // The throttled item was not touched; the others are consistent.
     let throttled = world.dispatchers.record("d-throttled").unwrap();
     assert_eq!(throttled.last_heartbeat, Some(NOW - 600));
-    assert!(!world.dispatchers.record("d-off").unwrap().is_marked_available());
+    assert!(
+        !world
+            .dispatchers
+            .record("d-off")
+            .unwrap()
+            .is_marked_available()
+    );
     assert_eq!(
         world
             .dispatchers

@@ -254,7 +254,13 @@ async fn unavailable_primary_is_flipped_once_and_alerted_once() {
     record.last_heartbeat = Some(NOW - 1_000);
     let world = World::new(record, ScriptedSender::default());
     world.relay(&sms("+16195550123", "hi")).await.unwrap();
-    assert!(!world.dispatchers.record("sergio-main").unwrap().is_marked_available());
+    assert!(
+        !world
+            .dispatchers
+            .record("sergio-main")
+            .unwrap()
+            .is_marked_available()
+    );
     assert_eq!(
         world.alert_kinds(),
         vec![AlertKind::DispatcherUnavailable, AlertKind::Cascade]

@@ -246,6 +246,26 @@ impl AwsFixture {
             .expect("put dispatcher");
     }
 
+    /// Writes `item` with `raw` attributes set as given: the DynamoDB types a person
+    /// can type in the console (`1e12` as a Number, `"true"` as a String, a list).
+    pub async fn put_dispatcher_with(
+        &self,
+        item: Value,
+        raw: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+    ) {
+        let mut item = to_item(&item);
+        for (name, value) in raw {
+            item.insert(name.to_string(), value.clone());
+        }
+        self.dynamodb
+            .put_item()
+            .table_name(&self.state_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .expect("put dispatcher");
+    }
+
     /// Reads a dispatcher item (consistently) as a flat JSON object.
     pub async fn get_dispatcher(&self, id: &str) -> Option<Value> {
         let out = self

@@ -78,12 +78,20 @@ pub fn assess(
         .collect();
     for (attribute, raw) in [
         (DispatcherAttribute::Phone, &record.phone),
-        (DispatcherAttribute::BackupDispatcher, &record.backup_dispatcher),
-        (DispatcherAttribute::TertiaryContact, &record.tertiary_contact),
+        (
+            DispatcherAttribute::BackupDispatcher,
+            &record.backup_dispatcher,
+        ),
+        (
+            DispatcherAttribute::TertiaryContact,
+            &record.tertiary_contact,
+        ),
     ] {
         match raw.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
             // A damaged attribute is already a problem; only the phone is needed.
-            None if attribute == DispatcherAttribute::Phone && record.damage(attribute).is_none() => {
+            None if attribute == DispatcherAttribute::Phone
+                && record.damage(attribute).is_none() =>
+            {
                 problems.push(ConfigProblem::attribute(id, attribute, Damage::Missing));
             }
             None => {}
@@ -451,7 +459,10 @@ mod tests {
         });
         let verdict = judge(&damaged, DeliveryHealth::default());
         assert_eq!(verdict.reason, Some(Unhealthy::OnDutyDamaged));
-        assert_eq!(keys(&verdict.problems), vec!["sergio-main/on_duty/wrong_type"]);
+        assert_eq!(
+            keys(&verdict.problems),
+            vec!["sergio-main/on_duty/wrong_type"]
+        );
         assert_eq!(
             verdict.problems[0].to_string(),
             "sergio-main: on_duty: expected a boolean, found a string"
@@ -470,15 +481,18 @@ mod tests {
                 expected: Expected::DispatcherId,
             },
         };
-        let problems =
-            configuration_problems(&[Ok(bad.clone()), Err(unreadable)], &primary, CountryCode::NANP);
+        let problems = configuration_problems(
+            &[Ok(bad.clone()), Err(unreadable)],
+            &primary,
+            CountryCode::NANP,
+        );
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(
             lines,
             vec![
                 "garbled key: dispatcher_id: expected a dispatcher ID, found another string; the item is not used",
                 "maria-backup: backup_dispatcher does not normalise (wrong number of digits)",
-                "sergio-main: there is no item for the primary dispatcher",
+                "sergio-main: the primary dispatcher item is missing",
             ]
         );
         let clean = configuration_problems(&[Ok(record())], &primary, CountryCode::NANP);
