@@ -549,3 +549,32 @@ async fn a_callback_for_a_message_we_did_not_forward_is_answered_and_logged() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_damaged_item_still_moves_a_failed_text_on() {
+    // Read through the same decoder as the webhook: a backup stored as a Number is
+    // its digits, and a TTL in words is the default.
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = Stack::start("st-damaged").await;
+    stack
+        .aws
+        .put_dispatcher_with(
+            seed_dispatcher(unix_now()),
+            &[
+                ("backup_dispatcher", AttributeValue::N("8583354807".into())),
+                ("message_log_ttl", AttributeValue::S("one day".into())),
+            ],
+        )
+        .await;
+    let (_, primary_sid) = relayed(&stack, "Gate code?").await;
+
+    let answer = stack
+        .fire_status(&primary_sid, "undelivered", Some(30003))
+        .await;
+
+    assert_empty_twiml(&answer);
+    let sent = stack.sent();
+    assert_eq!(sent.len(), 2, "{sent:?}\n{}", with_logs(&stack));
+    assert_eq!(sent[1].to, BACKUP_PHONE);
+    stack.stop().await;
+}

@@ -444,19 +444,14 @@ impl Relay<'_> {
             return Ok(Vec::new());
         };
         let mut ids = Vec::new();
-        for record in self.dispatchers.all().await? {
-            match record {
-                Ok(record) => {
-                    let phone = record
-                        .phone
-                        .as_deref()
-                        .map(|raw| PhoneNumber::parse(raw, country));
-                    if matches!(phone, Some(Ok(ref n)) if *n == from) {
-                        ids.push(record.dispatcher_id);
-                    }
-                }
-                // Logged by the store where it was read; it has no usable key.
-                Err(_) => {}
+        // An item without a usable key is logged by the store where it was read.
+        for record in self.dispatchers.all().await?.into_iter().flatten() {
+            let phone = record
+                .phone
+                .as_deref()
+                .map(|raw| PhoneNumber::parse(raw, country));
+            if matches!(phone, Some(Ok(ref n)) if *n == from) {
+                ids.push(record.dispatcher_id);
             }
         }
         Ok(ids)
