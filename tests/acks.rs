@@ -8,7 +8,9 @@ use relay_tests::SqsRecordSpec;
 use relay_tests::stack::{
     BACKUP_PHONE, PRIMARY_PHONE, Stack, TERTIARY_PHONE, seed_dispatcher, unix_now,
 };
-use relay_tests::{FunctionProcess, Invocation, RuntimeApi, sqs_event, sqs_event_from_messages};
+use relay_tests::{
+    FunctionProcess, Invocation, RuntimeApi, settle_invocation, sqs_event, sqs_event_from_messages,
+};
 use serde_json::{Value, json};
 
 const DRIVER: &str = "+16195550123";
@@ -34,7 +36,9 @@ impl Timeouts {
 
     /// Hands `event` to ack-timeout; its batch response.
     async fn invoke(&self, event: Value) -> Value {
-        match self.runtime.invoke(event).await {
+        let (request_id, invocation) = self.runtime.invoke_with_id(event).await;
+        settle_invocation(&self.functions, &request_id).await;
+        match invocation {
             Invocation::Response(response) => response,
             Invocation::Error(e) => panic!("ack-timeout failed: {e}\n{}", self.logs()),
         }

@@ -382,7 +382,7 @@ async fn start(entry: &EventFile) -> Stack {
 
 /// A non-HTTP function's answer; panics (with its logs) on an invocation error.
 async fn invoke_raw(stack: &Stack, event: Value) -> Value {
-    match stack.runtime.invoke(event).await {
+    match stack.invoke_event(event).await {
         Invocation::Response(response) => response,
         Invocation::Error(error) => panic!(
             "invocation failed: {error}\nlogs:\n{}",

@@ -435,3 +435,29 @@ async fn ack_queue_delays_timers_and_turns_them_into_sqs_events() {
     assert_eq!(aws.ack_queue_depth().await, (0, 0, 0));
     assert!(aws.receive_ack_timers(Duration::ZERO).await.is_empty());
 }
+
+#[tokio::test]
+async fn an_invocations_output_is_read_whole_before_invoke_returns() {
+    // What the function logged of an invocation trails its response through a pipe;
+    // `Stack::invoke` waits for the invocation's last line (its metrics flush, tagged
+    // with the request ID), so assertions on the logs right after it never race it.
+    use relay_tests::stack::{Stack, seed_dispatcher, unix_now};
+    let stack = Stack::start("settle").await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    for round in 0..5 {
+        let (sid, answer) = stack.text_from("+16195550123", "hello").await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let logs = stack.json_logs();
+        let routed = logs
+            .iter()
+            .find(|l| l["message_sid"] == sid.as_str() && l.get("routing_decision").is_some())
+            .unwrap_or_else(|| panic!("round {round}: no routing line yet"));
+        let request_id = routed["spans"][0]["requestId"].as_str().unwrap();
+        assert!(
+            logs.iter()
+                .any(|l| l.get("_aws").is_some() && l["RequestId"] == request_id),
+            "round {round}: the invocation's metrics line is read too"
+        );
+    }
+    stack.stop().await;
+}

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use relay_tests::stack::{PRIMARY_PHONE, Stack, seed_dispatcher, unix_now};
-use relay_tests::{FunctionProcess, Invocation, RuntimeApi, assert_metric, request_id_of};
+use relay_tests::{
+    FunctionProcess, Invocation, RuntimeApi, assert_metric, request_id_of, settle_invocation,
+};
 use serde_json::{Value, json};
 
 fn schedule_event() -> Value {
@@ -37,7 +39,9 @@ impl HeartbeatProcess {
 
     /// One scheduled run; its summary.
     async fn run(&self) -> Value {
-        match self.runtime.invoke(schedule_event()).await {
+        let (request_id, invocation) = self.runtime.invoke_with_id(schedule_event()).await;
+        settle_invocation(std::slice::from_ref(&self.function), &request_id).await;
+        match invocation {
             Invocation::Response(summary) => summary,
             Invocation::Error(error) => panic!(
                 "heartbeat run failed: {error}\n{}",

@@ -472,8 +472,12 @@ async fn rotate_the_twilio_token(stack: &Stack) {
 
 #[tokio::test]
 async fn previous_auth_token_is_accepted_during_rotation() {
-    let stack = seeded("rotate", |_| {}).await;
+    // Rotated before the process starts: its init reads the secret (the prefetch), and
+    // a rotation racing it would make the first text depend on which read came first.
+    let mut stack = Stack::start_function("sms-inbound", "rotate", 0, &[]).await;
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
     rotate_the_twilio_token(&stack).await;
+    stack.spawn_instance("sms-inbound", &[]);
     // Signed with the old token (now AWSPREVIOUS).
     let (_, answer) = stack.text_from(DRIVER, "hello").await;
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -925,12 +929,18 @@ async fn missing_configuration_fails_every_invocation_naming_the_variable() {
     let params = driver_params(&sid, DRIVER, "hello");
     let event = stack.inbound_event(&as_refs(&params));
     for _ in 0..2 {
-        let Invocation::Error(error) = stack.runtime.invoke(event.clone()).await else {
+        let Invocation::Error(error) = stack.invoke_event(event.clone()).await else {
             panic!("expected the invocation to fail");
         };
         assert!(error.to_string().contains("TWILIO_SECRET_ID"), "{error}");
     }
-    assert!(stack.logs().iter().any(|l| l.contains("TWILIO_SECRET_ID")));
+    let logged = stack.functions[0]
+        .wait_for_log(
+            |l| l.contains("TWILIO_SECRET_ID"),
+            std::time::Duration::from_secs(5),
+        )
+        .await;
+    assert!(logged.is_some(), "{:?}", stack.logs());
     assert!(stack.sent().is_empty());
     assert!(stack.aws.message_log_items().await.is_empty());
     stack.stop().await;
@@ -944,8 +954,7 @@ async fn unreadable_secret_fails_the_invocation_naming_the_secret() {
     let sid = message_sid();
     let params = driver_params(&sid, DRIVER, "hello");
     let Invocation::Error(error) = stack
-        .runtime
-        .invoke(stack.inbound_event(&as_refs(&params)))
+        .invoke_event(stack.inbound_event(&as_refs(&params)))
         .await
     else {
         panic!("expected the invocation to fail");
@@ -1199,8 +1208,7 @@ async fn a_twilio_secret_without_a_sender_fails_the_invocation_naming_it() {
     let sid = message_sid();
     let params = driver_params(&sid, DRIVER, "hello");
     let Invocation::Error(error) = stack
-        .runtime
-        .invoke(stack.inbound_event(&as_refs(&params)))
+        .invoke_event(stack.inbound_event(&as_refs(&params)))
         .await
     else {
         panic!("expected the invocation to fail");

@@ -460,10 +460,7 @@ async fn the_same_idempotency_key_twice_at_once_sends_once_with_the_same_answer(
     stack.twilio.inject(Fault::slow(1_000));
     let token = token();
     let event = stack.outbound_event(Some(&token), &request("hi"), Some("race-1"));
-    let (a, b) = tokio::join!(
-        stack.runtime.invoke(event.clone()),
-        stack.runtime.invoke(event)
-    );
+    let (a, b) = tokio::join!(stack.invoke_event(event.clone()), stack.invoke_event(event));
     let answers: Vec<HttpAnswer> = [a, b]
         .into_iter()
         .map(|invocation| match invocation {

@@ -144,6 +144,17 @@ impl FunctionProcess {
         }
     }
 
+    /// Waits until this process's output of invocation `request_id` has been read
+    /// whole: its last line is the metrics flush tagged with the request ID (stdout is
+    /// one stream, read in order). `false` when no such line came by `timeout` (the
+    /// invocation ran elsewhere, or never reached the handler).
+    pub async fn wait_for_invocation_output(&self, request_id: &str, timeout: Duration) -> bool {
+        let tag = format!("\"RequestId\":\"{request_id}\"");
+        self.wait_for_log(|l| l.contains("\"_aws\"") && l.contains(&tag), timeout)
+            .await
+            .is_some()
+    }
+
     /// Waits until a line matching `matches` has been captured (output is read
     /// asynchronously, so it may trail the invocation's response slightly).
     pub async fn wait_for_log(
@@ -196,6 +207,28 @@ fn capture(
             logs.lock().unwrap().push(line);
         }
     })
+}
+
+/// Waits until one of `functions` has written the whole output of invocation
+/// `request_id` (see [`FunctionProcess::wait_for_invocation_output`]), so that what a
+/// test reads of the logs afterwards is complete for it. Gives up quietly after 10 s:
+/// a test that needs a line then fails on that line, naming it.
+pub async fn settle_invocation(functions: &[FunctionProcess], request_id: &str) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        for function in functions {
+            if function
+                .wait_for_invocation_output(request_id, Duration::ZERO)
+                .await
+            {
+                return;
+            }
+        }
+        if tokio::time::Instant::now() >= until {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// The Lambda request ID a log line carries: a log record's in its first span, an EMF

@@ -24,7 +24,7 @@ pub use events::{
     function_url_event, http_api_v2_event, response_parts, rest_proxy_event, twilio_form,
     twilio_signature,
 };
-pub use function::{FunctionProcess, assert_metric, binary_path, request_id_of};
+pub use function::{FunctionProcess, assert_metric, binary_path, request_id_of, settle_invocation};
 pub use moto::{Alert, AwsFixture, sdk_config};
 pub use runtime_api::{Invocation, RuntimeApi};
 pub use sqs_events::{SqsRecordSpec, sqs_event, sqs_event_from_messages};

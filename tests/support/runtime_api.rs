@@ -104,6 +104,12 @@ impl RuntimeApi {
 
     /// Queues `event`, then waits (up to 60 s) for a poller to complete it.
     pub async fn invoke(&self, event: Value) -> Invocation {
+        self.invoke_with_id(event).await.1
+    }
+
+    /// As [`RuntimeApi::invoke`], with the request ID the invocation was given (the
+    /// function's log lines of that invocation carry it).
+    pub async fn invoke_with_id(&self, event: Value) -> (String, Invocation) {
         let request_id = new_request_id();
         let (done_tx, done_rx) = oneshot::channel();
         self.shared
@@ -119,7 +125,7 @@ impl RuntimeApi {
             unreachable!("the queue's receiver lives as long as the emulator");
         }
         match tokio::time::timeout(INVOKE_TIMEOUT, done_rx).await {
-            Ok(Ok(outcome)) => outcome,
+            Ok(Ok(outcome)) => (request_id, outcome),
             _ => panic!(
                 "invocation {request_id} did not complete within {INVOKE_TIMEOUT:?}: is a \
                  function polling {}? init errors so far: {:?}",

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use twilio_sandbox::{Sandbox, SandboxConfig, SentMessage};
 
 use crate::events::{response_parts, rest_proxy_event, twilio_form, twilio_signature};
-use crate::function::FunctionProcess;
+use crate::function::{FunctionProcess, settle_invocation};
 use crate::moto::{AwsFixture, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN};
 use crate::runtime_api::{Invocation, RuntimeApi};
 
@@ -177,8 +177,19 @@ impl Stack {
         rest_proxy_event("POST", OUTBOUND_PATH, STAGE, API_HOST, &headers, body, None)
     }
 
+    /// Hands `event` to the function and returns how the invocation ended, once the
+    /// function's output of it has been read whole (see [`Stack::invoke`]).
+    pub async fn invoke_event(&self, event: Value) -> Invocation {
+        let (request_id, invocation) = self.runtime.invoke_with_id(event).await;
+        settle_invocation(&self.functions, &request_id).await;
+        invocation
+    }
+
+    /// Hands `event` to the function and returns its answer once the function's output
+    /// of that invocation has been read whole, so log assertions after it see every
+    /// line it wrote.
     pub async fn invoke(&self, event: Value) -> HttpAnswer {
-        match self.runtime.invoke(event).await {
+        match self.invoke_event(event).await {
             Invocation::Response(response) => {
                 let (status, headers, body) = response_parts(&response);
                 HttpAnswer {
