@@ -837,3 +837,52 @@ async fn an_operator_session_on_a_seeded_stack() {
     );
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn show_and_list_name_each_damaged_attribute_and_use_its_safe_value() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let aws = seeded("cli-damaged").await;
+    aws.put_dispatcher_with(
+        seed_dispatcher(unix_now()),
+        &[
+            ("on_duty", AttributeValue::S("yes".into())),
+            ("message_log_ttl", AttributeValue::N("-5".into())),
+            ("backup_dispatcher", AttributeValue::N("8583354807".into())),
+        ],
+    )
+    .await;
+
+    let show = qdn(&aws, &["dispatchers", "show", "sergio-main"]).await;
+    let out = show.assert_ok();
+    let problems: Vec<&str> = out.lines().filter(|l| l.starts_with("PROBLEM: ")).collect();
+    assert_eq!(
+        problems,
+        vec![
+            "PROBLEM: sergio-main: backup_dispatcher: expected a string, found a number (read as its digits)",
+            "PROBLEM: sergio-main: on_duty: expected a boolean, found a string",
+            "PROBLEM: sergio-main: message_log_ttl: expected whole seconds from 1 to 31622400 (366 days), found -5",
+        ],
+        "{out}"
+    );
+    assert!(
+        out.contains("+18583354807 (stored as \"8583354807\")"),
+        "{out}"
+    );
+    assert!(out.contains("unusable, so 86400"), "{out}");
+    let list = qdn(&aws, &["--json", "dispatchers", "list"]).await.json();
+    let item = &list["dispatchers"][0];
+    assert_eq!(item["on_duty"], false, "{item}");
+    let attributes: Vec<&str> = item["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["attribute"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        attributes,
+        vec!["backup_dispatcher", "on_duty", "message_log_ttl"]
+    );
+    let check = qdn(&aws, &["dispatchers", "check"]).await;
+    assert_eq!(check.status, 1, "{check:?}");
+    assert!(!check.stdout.contains("missing"), "{check:?}");
+}
