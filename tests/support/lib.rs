@@ -7,6 +7,7 @@
 //! - [`events`]: API Gateway / function-URL events, Twilio signatures, responses.
 //! - [`dynamo_json`]: flat JSON to DynamoDB attribute values and back.
 //! - [`sqs_events`]: the SQS events Lambda's event source hands `ack-timeout`.
+//! - [`template`]: `template.yaml` parsed, CloudFormation's tags kept.
 
 pub mod dynamo_json;
 pub mod events;
@@ -15,6 +16,7 @@ pub mod moto;
 pub mod runtime_api;
 pub mod sqs_events;
 pub mod stack;
+pub mod template;
 pub mod tokens;
 
 /// The Twilio stand-in, re-exported so tests say `relay_tests::twilio_sandbox::Sandbox`.
