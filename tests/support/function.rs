@@ -25,6 +25,13 @@ const INHERITED: &[&str] = &[
     "LLVM_PROFILE_FILE",
 ];
 
+/// The access key ID a function process signs its AWS calls with: its binary's name,
+/// so the local AWS (`tests/moto_server.py`, which records every call it serves)
+/// attributes each call to the function that made it. The emulator accepts any key.
+pub fn access_key_id(function: &str) -> String {
+    function.to_owned()
+}
+
 /// Where `cargo build` put binary `name`: `$CARGO_TARGET_DIR` (or `<repo>/target`),
 /// then `debug/`, or `$QDN_FUNCTION_PROFILE/` (e.g. `release`).
 pub fn binary_path(name: &str) -> PathBuf {
@@ -54,7 +61,8 @@ pub struct FunctionProcess {
 
 impl FunctionProcess {
     /// Starts binary `name` polling `runtime`, with Lambda's standard variables, test
-    /// credentials, and `env` on top (which may override any of them).
+    /// credentials whose access key ID is [`access_key_id`]`(name)`, and `env` on top
+    /// (which may override any of them).
     pub fn spawn(name: &str, runtime: &RuntimeApi, env: &[(String, String)]) -> FunctionProcess {
         let mut command = Command::new(binary_path(name));
         command.env_clear();
@@ -70,7 +78,7 @@ impl FunctionProcess {
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
             ("AWS_REGION", "us-east-1".to_owned()),
             ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
-            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_ACCESS_KEY_ID", access_key_id(name)),
             ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
         ];

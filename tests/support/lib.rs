@@ -7,14 +7,20 @@
 //! - [`events`]: API Gateway / function-URL events, Twilio signatures, responses.
 //! - [`dynamo_json`]: flat JSON to DynamoDB attribute values and back.
 //! - [`sqs_events`]: the SQS events Lambda's event source hands `ack-timeout`.
+//! - [`template`]: `template.yaml` parsed, CloudFormation's tags kept.
+//! - [`iam`]: what IAM authorises for a recorded call, and what a role grants.
+//! - [`sdk_calls`]: the AWS SDK operations the functions' code calls.
 
 pub mod dynamo_json;
 pub mod events;
 pub mod function;
+pub mod iam;
 pub mod moto;
 pub mod runtime_api;
+pub mod sdk_calls;
 pub mod sqs_events;
 pub mod stack;
+pub mod template;
 pub mod tokens;
 
 /// The Twilio stand-in, re-exported so tests say `relay_tests::twilio_sandbox::Sandbox`.

@@ -3,6 +3,8 @@
 //!
 //! Set `QDN_AWS_ENDPOINT` to use an already running emulator instead, and
 //! `QDN_PYTHON` to pick the interpreter (default `<repo>/.venv/bin/python`).
+//!
+//! The server records every AWS call it serves: [`recorded_calls`].
 
 mod fixture;
 
@@ -53,6 +55,47 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .endpoint_url(endpoint)
         .load()
         .await
+}
+
+/// One AWS call the emulator served, as IAM would authorise it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct AwsCall {
+    /// The access key ID the request was signed with: a function's name
+    /// ([`crate::function::access_key_id`]), `testing` for the tests' own clients.
+    pub access_key: String,
+    /// The SigV4 credential scope's service (`dynamodb`, `sns`, `sqs`, `secretsmanager`).
+    pub service: String,
+    /// The API operation (`GetItem`, `TransactWriteItems`, `Publish`...).
+    pub operation: String,
+    /// What the request names: one entry per inner item of a DynamoDB transaction or
+    /// batch, else the one table, queue URL, topic ARN or secret ID (if any).
+    pub targets: Vec<CallTarget>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct CallTarget {
+    /// A transaction item's kind (`Put`, `Update`, `Delete`, `ConditionCheck`, `Get`);
+    /// `None` for anything else.
+    pub kind: Option<String>,
+    pub resource: Option<String>,
+}
+
+/// Every call the emulator at `endpoint` has served so far, oldest first. Only
+/// `tests/moto_server.py` records them (not an emulator named by `QDN_AWS_ENDPOINT`).
+pub async fn recorded_calls(endpoint: &str) -> Vec<AwsCall> {
+    let url = format!("{}/_qdn/calls", endpoint.trim_end_matches('/'));
+    let response = reqwest::get(&url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(
+        response.status().is_success(),
+        "GET {url}: {} (only tests/moto_server.py records calls)",
+        response.status()
+    );
+    response
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: not the calls' JSON: {e}"))
 }
 
 fn repo_root() -> PathBuf {
