@@ -68,22 +68,19 @@ impl fmt::Display for Permission {
 
 /// The resource a policy statement's `Resource` entry names.
 pub fn policy_resource(value: &Value) -> ResourceName {
-    match intrinsic(value) {
-        Some(Intrinsic::Ref(id)) | Some(Intrinsic::GetAtt(id, _)) => {
-            ResourceName::Ref(id.to_owned())
-        }
-        Some(Intrinsic::Sub(text)) => sub_resource(text),
-        Some(Intrinsic::Other(tag, inner)) => ResourceName::Unresolved(format!("{tag} {inner:?}")),
-        None => match literal(value) {
-            Some("*") => ResourceName::Any,
-            Some(text) => sub_resource(text),
-            None => ResourceName::Unresolved(format!("{value:?}")),
-        },
-    }
+    resource(value, |text| match text {
+        "*" => ResourceName::Any,
+        text => sub_resource(text),
+    })
 }
 
 /// The resource an environment variable's value names.
 pub fn variable_resource(value: &Value) -> ResourceName {
+    resource(value, |name| ResourceName::Named(name.to_owned()))
+}
+
+/// The resource an intrinsic function names, or `literal_name`'s reading of a plain string.
+fn resource(value: &Value, literal_name: impl Fn(&str) -> ResourceName) -> ResourceName {
     match intrinsic(value) {
         Some(Intrinsic::Ref(id)) | Some(Intrinsic::GetAtt(id, _)) => {
             ResourceName::Ref(id.to_owned())
@@ -91,7 +88,7 @@ pub fn variable_resource(value: &Value) -> ResourceName {
         Some(Intrinsic::Sub(text)) => sub_resource(text),
         Some(Intrinsic::Other(tag, inner)) => ResourceName::Unresolved(format!("{tag} {inner:?}")),
         None => match literal(value) {
-            Some(name) => ResourceName::Named(name.to_owned()),
+            Some(text) => literal_name(text),
             None => ResourceName::Unresolved(format!("{value:?}")),
         },
     }
