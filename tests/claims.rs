@@ -1,12 +1,12 @@
 //! The one claim mechanism, the same contract on both adapters: the DynamoDB one
 //! (against moto, through the real SDK) and the in-memory one the fast tests use.
 
+use relay_app::memory::MemoryMessageLog;
+use relay_aws::dynamo::DynamoMessageLog;
 use relay_core::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordKind, RecordState,
     StoredResponse,
 };
-use relay_core::dynamo::DynamoMessageLog;
-use relay_core::memory::MemoryMessageLog;
 use relay_core::ports::{ClaimStore, Finish, StoreError};
 use relay_tests::AwsFixture;
 

@@ -309,8 +309,8 @@ async fn a_missing_primary_is_a_problem_alerted_once() {
 async fn the_heartbeats_write_never_overwrites_a_concurrent_change() {
     // What the run read (available, on duty) is the condition of its write: an OFF
     // that lands between the read and the write makes the write a no-op.
+    use relay_aws::dynamo::DynamoDispatcherStore;
     use relay_core::dispatcher::Flag;
-    use relay_core::dynamo::DynamoDispatcherStore;
     use relay_core::ids::DispatcherId;
     use relay_core::ports::{DispatcherStore, Observed};
     let stack = Stack::start_function("sms-inbound", "hb-race", 0, &[]).await;

@@ -4,12 +4,16 @@
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
-use relay_core::config::SecretCacheSettings;
-use relay_core::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
+use relay_app::config::SecretCacheSettings;
+use relay_app::secret_cache::SecretCache;
+use relay_aws::dynamo::DynamoDispatcherStore;
+use relay_aws::secrets_manager::SecretsManagerSource;
 use relay_core::ids::DispatcherId;
 use relay_core::phone::CountryCode;
 use relay_core::ports::StoreError;
-use relay_core::secrets::{SecretCache, SecretError, SecretsManagerSource};
+use relay_core::secret::SecretError;
+
+use crate::store::OperatorStore;
 
 use crate::cli::GlobalArgs;
 
@@ -235,8 +239,13 @@ pub fn dispatcher_store(aws: &aws_config::SdkConfig, settings: &Settings) -> Dyn
     DynamoDispatcherStore::new(aws_sdk_dynamodb::Client::new(aws), &settings.state_table)
 }
 
-pub fn message_log(aws: &aws_config::SdkConfig, settings: &Settings) -> DynamoMessageLog {
-    DynamoMessageLog::new(aws_sdk_dynamodb::Client::new(aws), &settings.message_table)
+/// What only the operator does to the tables (`put`, `trail`).
+pub fn operator_store(aws: &aws_config::SdkConfig, settings: &Settings) -> OperatorStore {
+    OperatorStore::new(
+        aws_sdk_dynamodb::Client::new(aws),
+        &settings.state_table,
+        &settings.message_table,
+    )
 }
 
 /// The relay's one secret cache, over Secrets Manager.

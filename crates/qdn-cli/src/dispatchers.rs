@@ -1,12 +1,12 @@
 //! `qdn dispatchers list | show | put | check`.
 
+use relay_app::heartbeat::{assess, configuration_problems};
 use relay_core::dispatcher::{
     DEFAULT_MESSAGE_LOG_TTL_SECS, DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher,
 };
-use relay_core::heartbeat::{assess, configuration_problems};
 use relay_core::ids::DispatcherId;
 use relay_core::phone::{CountryCode, PhoneNumber};
-use relay_core::ports::{DeliveryHealth, DispatcherPatch, DispatcherStore, PutOutcome};
+use relay_core::ports::{DeliveryHealth, DispatcherStore};
 use relay_core::problem::ConfigProblem;
 use relay_core::stored::MAX_TTL_SECS;
 use serde_json::{Value, json};
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::cli::{DispatchersCommand, PutArgs};
 use crate::context::{self, CommandResult, Done, Failure, Settings};
 use crate::format::{age, duration, iso, out, out_json, parse_duration, render, table, unix_now};
+use crate::store::{DispatcherPatch, PutOutcome};
 
 pub async fn run(settings: &Settings, command: DispatchersCommand) -> CommandResult {
     match command {
@@ -396,7 +397,9 @@ async fn put(settings: &Settings, args: PutArgs) -> CommandResult {
         )));
     }
     let now = unix_now();
-    let outcome = store.put_fields(&id, &patch, now).await?;
+    let outcome = context::operator_store(&aws, settings)
+        .put_fields(&id, &patch, now)
+        .await?;
     let mut written = patch_fields(&patch);
     if outcome == PutOutcome::Created {
         written.push(("available", json!(true)));

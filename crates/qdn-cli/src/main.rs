@@ -10,6 +10,8 @@ mod cli;
 mod context;
 mod dispatchers;
 mod format;
+mod message_trail;
+mod store;
 mod token;
 mod trail;
 mod webhook;

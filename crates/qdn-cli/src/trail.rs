@@ -10,7 +10,7 @@ pub async fn run(settings: &Settings, args: TrailArgs) -> CommandResult {
         return Err(Failure::usage("the MessageSid is empty"));
     }
     let aws = context::aws_config().await;
-    let log = context::message_log(&aws, settings);
+    let log = context::operator_store(&aws, settings);
     let trail = log.trail(sid).await?.ok_or_else(|| {
         Failure::not_found(format!(
             "no message {sid:?} in {} (unknown, or its log has expired)",

@@ -5,7 +5,7 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use relay_core::phone::PhoneNumber;
-use relay_core::secrets::TwilioAccount;
+use relay_core::secret::TwilioAccount;
 use relay_core::signature::compute_signature;
 use secrecy::ExposeSecret;
 use serde_json::json;

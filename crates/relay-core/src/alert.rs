@@ -6,19 +6,6 @@
 
 use serde::Serialize;
 
-use crate::metric;
-use crate::ports::AlertPublisher;
-
-/// Publishes `alert`; a failure to publish is logged, never fatal to the message.
-pub async fn publish_or_log(publisher: &dyn AlertPublisher, alert: &Alert) {
-    // Counted whether or not SNS takes it: the alarms on these metrics are the second
-    // way an operator hears of it.
-    metric::alerted(alert.kind);
-    if let Err(e) = publisher.publish(alert).await {
-        tracing::error!(alert_type = alert.kind.as_str(), message_sid = ?alert.message_sid, error = %e, "alert could not be published");
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {

@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::DispatcherId;
-use crate::secrets::{SecretError, SecretVersions};
+use crate::secret::{SecretError, SecretVersions};
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;

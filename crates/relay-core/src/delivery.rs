@@ -5,6 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::MessageSid;
+use crate::sms::{FieldError, Form};
+
 /// A message's status, stored as Twilio's lowercase name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -93,6 +96,48 @@ impl DeliveryStatus {
 impl fmt::Display for DeliveryStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// One status callback: which forwarded message, its new status, Twilio's error code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    pub sid: MessageSid,
+    pub status: DeliveryStatus,
+    pub error_code: Option<u32>,
+}
+
+impl StatusUpdate {
+    /// Reads a callback's form. `Ok(None)` for a status Twilio may add that we do not
+    /// know: it is logged and answered `200`, as there is nothing to do with it.
+    pub fn from_form(form: &[(String, String)]) -> Result<Option<Self>, FieldError> {
+        let form = Form(form);
+        let sid =
+            MessageSid::parse(form.required("MessageSid")?).map_err(|e| FieldError::Invalid {
+                field: "MessageSid",
+                detail: e.to_string(),
+            })?;
+        let raw_status = form.required("MessageStatus")?;
+        let error_code = match form
+            .param("ErrorCode")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            None => None,
+            Some(code) => Some(code.parse::<u32>().map_err(|_| FieldError::Invalid {
+                field: "ErrorCode",
+                detail: "not a number".into(),
+            })?),
+        };
+        let Some(status) = DeliveryStatus::parse(raw_status) else {
+            tracing::warn!(message_sid = %sid, status = raw_status, "status callback with a status we do not know; ignored");
+            return Ok(None);
+        };
+        Ok(Some(StatusUpdate {
+            sid,
+            status,
+            error_code,
+        }))
     }
 }
 

@@ -1,39 +1,27 @@
-//! The QDN SMS relay's domain and its adapters.
+//! The QDN SMS relay's domain: the routing and signature core every function shares.
 //!
-//! Pure parts (phone numbers, IDs, the dispatcher record, the cascade decision, Twilio
-//! signatures, configuration) sit beside narrow ports (`ports`) and their AWS and
-//! Twilio adapters. The Lambda binaries in `functions/` only wire these together.
+//! Phone numbers and IDs that validate on parse, the dispatcher item and its decoder,
+//! the cascade decision and the walk down its tiers, claims, acknowledgement
+//! references, delivery statuses, alerts, configuration problems, Twilio's webhook
+//! signature, dispatchers' tokens, and the ports (traits) the use cases call. Nothing
+//! here knows AWS, HTTP or an async runtime: the compiler keeps it so (see
+//! `Cargo.toml`).
 
 pub mod ack;
-pub mod ack_timeout;
 pub mod alert;
-pub mod api;
 pub mod auth;
 pub mod cascade;
 pub mod claim;
-pub mod config;
 pub mod delivery;
 pub mod dispatcher;
-pub mod dynamo;
-pub mod heartbeat;
 pub mod ids;
-pub mod inbound;
-#[cfg(feature = "test-util")]
-pub mod memory;
 pub mod message_items;
-pub mod metric;
-pub mod outbound;
 pub mod phone;
 pub mod ports;
 pub mod problem;
-pub mod secrets;
+pub mod reply;
+pub mod secret;
 pub mod signature;
-pub mod sns;
-pub mod sqs;
-pub mod startup;
+pub mod sms;
 pub mod stored;
-pub mod telemetry;
-pub mod trail;
-pub mod transport;
-pub mod twilio;
 pub mod walk;

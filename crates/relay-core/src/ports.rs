@@ -12,9 +12,9 @@ use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState
 use crate::delivery::DeliveryStatus;
 use crate::dispatcher::{DispatcherRecord, Flag, UnreadableDispatcher};
 use crate::ids::{DispatcherId, MessageSid};
-use crate::inbound::webhook::Command;
 use crate::phone::PhoneNumber;
 use crate::problem::ProblemKey;
+use crate::sms::Command;
 use crate::stored::{Damage, Named};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,34 +101,6 @@ pub trait DispatcherStore: Send + Sync {
         healthy: bool,
         now: i64,
     ) -> Result<bool, StoreError>;
-}
-
-/// The fields `qdn dispatchers put` writes to a dispatcher item; `None` leaves a field
-/// as it is. Numbers are checked by the caller (they must normalise) before they get
-/// here.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DispatcherPatch {
-    pub phone: Option<String>,
-    pub backup_dispatcher: Option<String>,
-    pub tertiary_contact: Option<String>,
-    pub message_log_ttl: Option<u64>,
-    pub on_duty: Option<bool>,
-}
-
-impl DispatcherPatch {
-    /// True when the patch would write nothing.
-    pub fn is_empty(&self) -> bool {
-        self == &DispatcherPatch::default()
-    }
-}
-
-/// What [`DispatcherPatch`] did to the dispatcher item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PutOutcome {
-    /// There was no item: it was created, available, with `last_heartbeat = now`.
-    Created,
-    /// The item existed: only the patch's fields were set.
-    Updated,
 }
 
 /// What the heartbeat read of a dispatcher item, the condition of its write.

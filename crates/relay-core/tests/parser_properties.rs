@@ -1,15 +1,15 @@
 //! Properties of the parsers at the relay's edges (phone numbers, IDs, dispatcher
-//! keywords, Twilio signatures, webhooks), over the public API only.
+//! keywords, Twilio signatures, inbound texts, stored dispatcher items), over the
+//! public API only.
 
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 
 use relay_core::ids::{AccountSid, DispatcherId, MessageSid, MessagingServiceSid};
-use relay_core::inbound::forwarded_text;
-use relay_core::inbound::webhook::{Command, InboundSms, MAX_MEDIA, Route, Webhook};
 use relay_core::phone::{CountryCode, PhoneNumber, mask};
 use relay_core::signature::{compute_signature, is_valid_signature};
+use relay_core::sms::{Command, Form, InboundSms, MAX_MEDIA, forwarded_text};
 
 /// Twilio's limit for one message body, in characters.
 const TWILIO_MAX_CHARS: usize = 1600;
@@ -88,73 +88,6 @@ fn url() -> impl Strategy<Value = String> {
 /// Twilio-like POST parameters: short names, any values.
 fn params() -> impl Strategy<Value = Vec<(String, String)>> {
     vec(("[A-Za-z][A-Za-z0-9]{0,9}", any::<String>()), 0..8)
-}
-
-/// A REST API (v1) proxy event for `path` (without the stage) as lambda_http reads it.
-fn rest_request(
-    method: &str,
-    path: &str,
-    content_type: &str,
-    body: &str,
-    query: &[(String, String)],
-) -> Option<lambda_http::Request> {
-    let mut single = serde_json::Map::new();
-    let mut multi = serde_json::Map::new();
-    for (name, value) in query {
-        single.insert(name.clone(), value.clone().into());
-        multi
-            .entry(name.clone())
-            .or_insert_with(|| serde_json::json!([]))
-            .as_array_mut()
-            .unwrap()
-            .push(value.clone().into());
-    }
-    let (single, multi) = if query.is_empty() {
-        (serde_json::Value::Null, serde_json::Value::Null)
-    } else {
-        (single.into(), multi.into())
-    };
-    let event = serde_json::json!({
-        "resource": "/{proxy+}",
-        "path": path,
-        "httpMethod": method,
-        "headers": {
-            "Host": "abc123.execute-api.us-east-1.amazonaws.com",
-            "X-Forwarded-Proto": "https",
-            "Content-Type": content_type,
-            "X-Twilio-Signature": "sig"
-        },
-        "multiValueHeaders": {},
-        "queryStringParameters": single,
-        "multiValueQueryStringParameters": multi,
-        "pathParameters": {"proxy": path.trim_start_matches('/')},
-        "stageVariables": null,
-        "requestContext": {
-            "accountId": "123456789012",
-            "resourceId": "abc",
-            "stage": "prod",
-            "requestId": "r",
-            "path": format!("/prod{path}"),
-            "httpMethod": method,
-            "apiId": "abc123",
-            "protocol": "HTTP/1.1",
-            "identity": {"sourceIp": "127.0.0.1"},
-            "resourcePath": "/{proxy+}"
-        },
-        "body": body,
-        "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).ok()
-}
-
-fn hook(params: Vec<(String, String)>) -> Webhook {
-    Webhook {
-        route: Route::Inbound,
-        url: "https://x.example/api/v1/sms/inbound".into(),
-        url_variants: Vec::new(),
-        params,
-        signature: None,
-    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -462,64 +395,9 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------
-// Webhooks
-
-fn content_type() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("application/x-www-form-urlencoded".to_string()),
-        Just("application/x-www-form-urlencoded; charset=utf-8".to_string()),
-        Just("application/json".to_string()),
-        Just(String::new()),
-        "[ -~]{0,30}",
-    ]
-}
-
-fn webhook_path() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just("/api/v1/sms/inbound".to_string()),
-        Just("/api/v1/sms/status".to_string()),
-        "(/[a-z0-9]{0,6}){0,4}",
-    ]
-}
+// Inbound texts
 
 proptest! {
-    /// Reading any request as a webhook never panics, whatever its body, content type,
-    /// path, method or query string.
-    #[test]
-    fn reading_a_webhook_never_panics(
-        method in select(&["POST", "GET", "PUT"][..]),
-        path in webhook_path(),
-        content_type in content_type(),
-        body in prop_oneof![any::<String>(), "[A-Za-z0-9=&%+]{0,40}"],
-        query in vec(("[a-z]{1,3}", "[ -~]{0,6}"), 0..7),
-        public_base in proptest::option::of(Just("https://dashboard.example")),
-    ) {
-        let Some(req) = rest_request(method, &path, &content_type, &body, &query) else {
-            return Ok(());
-        };
-        if let Ok(hook) = Webhook::from_request(&req, public_base) {
-            let _ = hook.status_callback_url();
-            let _ = InboundSms::from_webhook(&hook);
-        }
-    }
-
-    /// A form body's parameters come out as they went in, names, values and order.
-    #[test]
-    fn form_bodies_round_trip(params in params()) {
-        let body = serde_urlencoded::to_string(&params).unwrap();
-        let req = rest_request(
-            "POST",
-            "/api/v1/sms/inbound",
-            "application/x-www-form-urlencoded",
-            &body,
-            &[],
-        )
-        .expect("a valid event");
-        let hook = Webhook::from_request(&req, None).unwrap();
-        prop_assert_eq!(hook.route, Route::Inbound);
-        prop_assert_eq!(hook.params, params);
-    }
-
     /// Reading an inbound SMS from any parameters never panics, and what it accepts is
     /// consistent with them: a valid SID, non-empty From and To, and as many http(s)
     /// media URLs as NumMedia says, at most ten. The forwarded text never passes
@@ -545,13 +423,13 @@ proptest! {
             0..12,
         ),
     ) {
-        let hook = hook(params);
-        let Ok(sms) = InboundSms::from_webhook(&hook) else {
+        let form = Form(&params);
+        let Ok(sms) = InboundSms::from_form(&params) else {
             return Ok(());
         };
-        prop_assert_eq!(sms.sid.as_str(), hook.param("MessageSid").unwrap().trim());
+        prop_assert_eq!(sms.sid.as_str(), form.param("MessageSid").unwrap().trim());
         prop_assert!(!sms.from.trim().is_empty() && !sms.to.trim().is_empty());
-        let num_media: usize = hook
+        let num_media: usize = form
             .param("NumMedia")
             .map(str::trim)
             .filter(|n| !n.is_empty())
@@ -567,162 +445,6 @@ proptest! {
         if !truncated {
             let head = format!("QDN driver {}: ", sms.from);
             prop_assert!(text.starts_with(&head));
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------
-// Stored dispatcher items, as a person may have left them
-
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
-use relay_core::dispatcher::{DispatcherAttribute, Flag, decode_dispatcher};
-use relay_core::stored::{MAX_TTL_SECS, whole_number};
-
-const DISPATCHER_ATTRIBUTES: [&str; 8] = [
-    "dispatcher_id",
-    "phone",
-    "available",
-    "last_heartbeat",
-    "backup_dispatcher",
-    "tertiary_contact",
-    "message_log_ttl",
-    "on_duty",
-];
-
-/// A number as DynamoDB or a person may write it: integers, fractions, exponents,
-/// signs, and strings that are no number at all.
-fn number_text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<i64>().prop_map(|n| n.to_string()),
-        any::<f64>().prop_map(|f| f.to_string()),
-        "-?[0-9]{1,40}(\\.[0-9]{1,5})?([eE][+-]?[0-9]{1,3})?",
-        any::<String>(),
-    ]
-}
-
-/// Any DynamoDB attribute value, nested a little.
-fn attribute_value() -> impl Strategy<Value = AttributeValue> {
-    let leaf = prop_oneof![
-        any::<String>().prop_map(AttributeValue::S),
-        phone_like().prop_map(AttributeValue::S),
-        number_text().prop_map(AttributeValue::N),
-        any::<bool>().prop_map(AttributeValue::Bool),
-        Just(AttributeValue::Null(true)),
-        vec(any::<u8>(), 0..8).prop_map(|b| AttributeValue::B(Blob::new(b))),
-        vec(any::<String>(), 0..3).prop_map(AttributeValue::Ss),
-        vec(number_text(), 0..3).prop_map(AttributeValue::Ns),
-    ];
-    leaf.prop_recursive(2, 8, 3, |inner| {
-        prop_oneof![
-            vec(inner.clone(), 0..3).prop_map(AttributeValue::L),
-            vec(("[a-z_]{1,12}", inner), 0..3)
-                .prop_map(|fields| AttributeValue::M(fields.into_iter().collect())),
-        ]
-    })
-}
-
-/// An item with a usable key and any values (or none) under the known attributes
-/// and a few unknown ones.
-fn damaged_item() -> impl Strategy<Value = HashMap<String, AttributeValue>> {
-    (
-        id_like().prop_filter("a usable key", |id| DispatcherId::parse(id).is_ok()),
-        vec(
-            (
-                prop_oneof![
-                    select(&DISPATCHER_ATTRIBUTES[1..]).prop_map(str::to_string),
-                    "[a-zA-Z_]{1,16}",
-                ],
-                attribute_value(),
-            ),
-            0..10,
-        ),
-    )
-        .prop_map(|(id, fields)| {
-            let mut item: HashMap<String, AttributeValue> = fields.into_iter().collect();
-            item.insert("dispatcher_id".into(), AttributeValue::S(id));
-            item
-        })
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
-
-    /// Only `dispatcher_id` can make an item unusable; every other attribute is read
-    /// as its value or its safe value, with one problem per damaged attribute.
-    #[test]
-    fn dispatcher_decoding_is_total_and_only_the_key_is_fatal(item in damaged_item()) {
-        let record = decode_dispatcher(&item).expect("a usable key is enough");
-        prop_assert_eq!(
-            Some(record.dispatcher_id.as_str()),
-            item["dispatcher_id"].as_s().ok().map(String::as_str)
-        );
-        let mut named: Vec<DispatcherAttribute> =
-            record.problems.iter().map(|p| p.attribute).collect();
-        named.dedup();
-        prop_assert_eq!(named.len(), record.problems.len(), "one problem per attribute");
-        for problem in &record.problems {
-            prop_assert!(item.contains_key(problem.attribute.as_str()));
-            prop_assert!(problem.attribute != DispatcherAttribute::DispatcherId);
-        }
-        // The safe values.
-        match item.get("available") {
-            Some(AttributeValue::Bool(b)) => prop_assert_eq!(record.available, Flag::Set(*b)),
-            None | Some(AttributeValue::Null(_)) => prop_assert_eq!(record.available, Flag::Absent),
-            Some(_) => prop_assert_eq!(record.available, Flag::Damaged),
-        }
-        if !matches!(item.get("on_duty"), None | Some(AttributeValue::Bool(true)) | Some(AttributeValue::Null(_))) {
-            prop_assert!(!record.is_on_duty());
-        }
-        let ttl = record.message_log_ttl_secs();
-        prop_assert!(ttl >= 1 && ttl <= MAX_TTL_SECS as u64);
-        if let Some(at) = record.last_heartbeat {
-            prop_assert_eq!(
-                item.get("last_heartbeat").and_then(|v| v.as_n().ok()).map(|n| whole_number(n)),
-                Some(Ok(at))
-            );
-        }
-        // A phone stored as a number is read as its digits, and is still a problem.
-        if let Some(AttributeValue::N(digits)) = item.get("phone") {
-            prop_assert_eq!(record.phone.as_deref(), Some(digits.trim()));
-            prop_assert!(record.damage(DispatcherAttribute::Phone).is_some());
-        }
-        // Problems never carry a phone number: they are logged and alerted.
-        for problem in &record.problems {
-            let text = problem.to_string();
-            for name in ["phone", "backup_dispatcher", "tertiary_contact"] {
-                if let Some(AttributeValue::S(raw) | AttributeValue::N(raw)) = item.get(name) {
-                    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
-                    prop_assert!(digits.len() < 5 || !text.contains(&digits), "{}", text);
-                }
-            }
-        }
-    }
-
-    /// Any value under `dispatcher_id`: a record or an unreadable item, never a panic,
-    /// and an unreadable item's key is shown masked when it may be a phone number.
-    #[test]
-    fn any_key_decodes_or_is_unreadable(
-        key in prop::option::of(attribute_value()),
-        mut item in damaged_item(),
-    ) {
-        match key {
-            Some(value) => item.insert("dispatcher_id".into(), value),
-            None => item.remove("dispatcher_id"),
-        };
-        match decode_dispatcher(&item) {
-            Ok(record) => prop_assert_eq!(
-                Some(record.dispatcher_id.as_str()),
-                item.get("dispatcher_id").and_then(|v| v.as_s().ok()).map(String::as_str)
-            ),
-            Err(unreadable) => {
-                if let Some(shown) = unreadable.key {
-                    let digits = shown.chars().filter(char::is_ascii_digit).count();
-                    prop_assert!(digits < 7, "{}", shown);
-                }
-            }
         }
     }
 }

@@ -2,15 +2,15 @@
 //! Builds configuration and clients once, then handles SQS batches.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use relay_core::ack_timeout::http::{AckTimeoutApp, handle};
-use relay_core::metric::Metrics;
+use relay_lambda::ack_timeout::{AckTimeoutApp, handle};
+use relay_lambda::emf::Metrics;
 
 fn main() -> Result<(), Error> {
-    relay_core::startup::run(serve)
+    relay_lambda::startup::run(serve)
 }
 
 async fn serve() -> Result<(), Error> {
-    relay_core::telemetry::init();
+    relay_lambda::telemetry::init();
     let app = AckTimeoutApp::from_env().await;
     if let Err(e) = &app {
         // Keep running: every invocation fails with this, instead of a crash loop.

@@ -2,15 +2,15 @@
 //! API. Builds configuration and clients once, then runs the heartbeat per event.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use relay_core::heartbeat::http::{HeartbeatApp, handle};
-use relay_core::metric::Metrics;
+use relay_lambda::emf::Metrics;
+use relay_lambda::heartbeat::{HeartbeatApp, handle};
 
 fn main() -> Result<(), Error> {
-    relay_core::startup::run(serve)
+    relay_lambda::startup::run(serve)
 }
 
 async fn serve() -> Result<(), Error> {
-    relay_core::telemetry::init();
+    relay_lambda::telemetry::init();
     let app = HeartbeatApp::from_env().await;
     if let Err(e) = &app {
         // Keep running: every invocation fails with this, instead of a crash loop.

@@ -3,15 +3,15 @@
 //! invocations.
 
 use lambda_http::{Error, service_fn};
-use relay_core::metric::{self, Metrics};
-use relay_core::outbound::http::{OutboundApp, handle};
+use relay_lambda::emf::{self, Metrics};
+use relay_lambda::outbound::{OutboundApp, handle};
 
 fn main() -> Result<(), Error> {
-    relay_core::startup::run(serve)
+    relay_lambda::startup::run(serve)
 }
 
 async fn serve() -> Result<(), Error> {
-    relay_core::telemetry::init();
+    relay_lambda::telemetry::init();
     let app = OutboundApp::from_env().await;
     if let Err(e) = &app {
         // Keep running: every invocation fails with this, instead of a crash loop.
@@ -20,7 +20,7 @@ async fn serve() -> Result<(), Error> {
     let app = &app;
     let metrics = &Metrics::install("sms-outbound");
     lambda_http::run(service_fn(move |req| {
-        metrics.measure(metric::request_id(&req), handle(app, req))
+        metrics.measure(emf::request_id(&req), handle(app, req))
     }))
     .await
 }

@@ -1,7 +1,7 @@
 //! A throwaway certificate authority for one benchmark run: a CA and a server
 //! certificate for `127.0.0.1` and `localhost` signed by it, made with `rcgen`. The
 //! proxies serve the certificate; a function trusts the CA only because its process is
-//! started with `SSL_CERT_FILE` naming a file with just the CA (`relay_core::transport`
+//! started with `SSL_CERT_FILE` naming a file with just the CA (`relay_aws::transport`
 //! then trusts those roots instead of its built-in ones; in production it reads none,
 //! and here it reads one). Nothing is installed anywhere else.
 

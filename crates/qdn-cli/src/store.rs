@@ -1,0 +1,231 @@
+//! What only the operator does to the tables: `qdn dispatchers put` (writes only the
+//! given fields) and `qdn trail` (a message's items, read loosely for display).
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use relay_aws::dynamo::{condition_held, unavailable};
+use relay_core::ids::DispatcherId;
+use relay_core::ports::StoreError;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// The fields `qdn dispatchers put` writes to a dispatcher item; `None` leaves a field
+/// as it is. Numbers are checked by the caller (they must normalise) before they get
+/// here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DispatcherPatch {
+    pub phone: Option<String>,
+    pub backup_dispatcher: Option<String>,
+    pub tertiary_contact: Option<String>,
+    pub message_log_ttl: Option<u64>,
+    pub on_duty: Option<bool>,
+}
+
+impl DispatcherPatch {
+    /// True when the patch would write nothing.
+    pub fn is_empty(&self) -> bool {
+        self == &DispatcherPatch::default()
+    }
+}
+
+/// What [`DispatcherPatch`] did to the dispatcher item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// There was no item: it was created, available, with `last_heartbeat = now`.
+    Created,
+    /// The item existed: only the patch's fields were set.
+    Updated,
+}
+
+/// The operator's view of both tables.
+pub struct OperatorStore {
+    client: Client,
+    state_table: String,
+    message_table: String,
+}
+
+impl OperatorStore {
+    pub fn new(client: Client, state_table: &str, message_table: &str) -> Self {
+        OperatorStore {
+            client,
+            state_table: state_table.to_string(),
+            message_table: message_table.to_string(),
+        }
+    }
+
+    /// `qdn dispatchers put`: sets only the patch's fields of an existing item (an
+    /// `UpdateItem` conditional on `attribute_exists(dispatcher_id)`), or creates a
+    /// missing one (a `PutItem` conditional on `attribute_not_exists(dispatcher_id)`)
+    /// with the patch's fields, `available = true` and `last_heartbeat = now`. A new
+    /// item needs `phone`. A conditional write that loses a race (the item appeared or
+    /// vanished meanwhile) is retried the other way once.
+    pub async fn put_fields(
+        &self,
+        id: &DispatcherId,
+        patch: &DispatcherPatch,
+        now: i64,
+    ) -> Result<PutOutcome, StoreError> {
+        let refused = |operation: &'static str, detail: &str| StoreError::Unavailable {
+            table: self.state_table.clone(),
+            operation,
+            detail: format!("dispatcher item {id}: {detail}"),
+        };
+        if patch.is_empty() {
+            return Err(refused("UpdateItem", "nothing to write"));
+        }
+        if self.update_fields(id, patch).await? {
+            return Ok(PutOutcome::Updated);
+        }
+        if patch.phone.is_none() {
+            return Err(refused(
+                "PutItem",
+                "there is no such item, and a new item needs phone",
+            ));
+        }
+        if self.create_item(id, patch, now).await? {
+            return Ok(PutOutcome::Created);
+        }
+        // Someone created it between the two writes: update it after all.
+        if self.update_fields(id, patch).await? {
+            return Ok(PutOutcome::Updated);
+        }
+        Err(refused(
+            "UpdateItem",
+            "the item was created and removed while it was written; try again",
+        ))
+    }
+
+    /// The patch's fields as `(attribute, value)` pairs.
+    fn patch_attributes(patch: &DispatcherPatch) -> Vec<(&'static str, AttributeValue)> {
+        let mut fields = Vec::new();
+        if let Some(phone) = &patch.phone {
+            fields.push(("phone", s(phone)));
+        }
+        if let Some(backup) = &patch.backup_dispatcher {
+            fields.push(("backup_dispatcher", s(backup)));
+        }
+        if let Some(tertiary) = &patch.tertiary_contact {
+            fields.push(("tertiary_contact", s(tertiary)));
+        }
+        if let Some(ttl) = patch.message_log_ttl {
+            fields.push(("message_log_ttl", n(ttl)));
+        }
+        if let Some(on_duty) = patch.on_duty {
+            fields.push(("on_duty", AttributeValue::Bool(on_duty)));
+        }
+        fields
+    }
+
+    /// Sets the patch's fields of an existing item; `Ok(false)` when there is none.
+    async fn update_fields(
+        &self,
+        id: &DispatcherId,
+        patch: &DispatcherPatch,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.state_table)
+            .key("dispatcher_id", s(id.as_str()))
+            .condition_expression("attribute_exists(dispatcher_id)");
+        let mut sets = Vec::new();
+        for (i, (name, value)) in Self::patch_attributes(patch).into_iter().enumerate() {
+            sets.push(format!("#f{i} = :v{i}"));
+            request = request
+                .expression_attribute_names(format!("#f{i}"), name)
+                .expression_attribute_values(format!(":v{i}"), value);
+        }
+        let request = request.update_expression(format!("SET {}", sets.join(", ")));
+        condition_held(&self.state_table, "UpdateItem", request.send().await)
+    }
+
+    /// Creates the item from the patch, available with `last_heartbeat = now`;
+    /// `Ok(false)` when it exists already.
+    async fn create_item(
+        &self,
+        id: &DispatcherId,
+        patch: &DispatcherPatch,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.state_table)
+            .item("dispatcher_id", s(id.as_str()))
+            .item("available", AttributeValue::Bool(true))
+            .item("last_heartbeat", n(now))
+            .condition_expression("attribute_not_exists(dispatcher_id)");
+        for (name, value) in Self::patch_attributes(patch) {
+            request = request.item(name, value);
+        }
+        condition_held(&self.state_table, "PutItem", request.send().await)
+    }
+
+    /// The items of one message's story for `qdn trail`: `sid` may be the inbound
+    /// message's or any of its forwarded texts'. `None` when the log has no such item.
+    pub async fn trail(
+        &self,
+        sid: &str,
+    ) -> Result<Option<crate::message_trail::Trail>, StoreError> {
+        let Some(first) = self.raw_item(sid).await? else {
+            return Ok(None);
+        };
+        let main = match first.get("record_type").and_then(|t| t.as_str()) {
+            Some("forward") => {
+                let inbound = first
+                    .get("inbound_sid")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or_default();
+                self.raw_item(inbound).await?.unwrap_or(first)
+            }
+            _ => first,
+        };
+        // The forwarded texts: the current one, and every one it was moved on from.
+        let mut forwards = Vec::new();
+        let mut next = main
+            .get("forwarded_sid")
+            .and_then(|s| s.as_str())
+            .map(str::to_string);
+        while let Some(sid) = next.take() {
+            if forwards.len() >= 10 {
+                break; // three tiers and their escalations: never this many
+            }
+            if let Some(forward) = self.raw_item(&sid).await? {
+                next = forward
+                    .get("moved_on_from")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_string);
+                forwards.push(forward);
+            }
+        }
+        Ok(Some(crate::message_trail::build_trail(&main, &forwards)))
+    }
+
+    async fn raw_item(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.message_table)
+            .key("message_sid", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.message_table, "GetItem", e))?;
+        output
+            .item
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Malformed {
+                    table: self.message_table.clone(),
+                    key: key.to_string(),
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+}
