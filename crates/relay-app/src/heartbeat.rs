@@ -341,7 +341,7 @@ impl Heartbeat<'_> {
             Some(why) => (AlertKind::DispatcherUnavailable, why.to_string()),
         };
         tracing::info!(dispatcher_id = %id, available = verdict.healthy, reason = %reason, "dispatcher availability changed");
-        publish_or_log(self.alerts, &Alert::new(kind, id.as_str(), reason, now)).await;
+        publish_or_log(self.alerts, &Alert::new(kind, id, reason, now)).await;
         Ok(Checked {
             available: verdict.healthy,
             changed: true,
@@ -359,13 +359,7 @@ impl Heartbeat<'_> {
                 continue;
             }
             new += 1;
-            let alert = Alert::new(
-                AlertKind::ConfigurationProblem,
-                problem.dispatcher(),
-                problem.to_string(),
-                now,
-            )
-            .about_attribute(problem.attribute_name());
+            let alert = Alert::configuration_problem(problem, now);
             publish_or_log(self.alerts, &alert).await;
         }
         let current: BTreeSet<ProblemKey> = problems.0.keys().cloned().collect();

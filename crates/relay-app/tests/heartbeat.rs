@@ -71,7 +71,7 @@ impl World {
         let alerts = self.alerts.alerts();
         alerts
             .iter()
-            .map(|a| (a.kind, a.dispatcher_id.clone()))
+            .map(|a| (a.kind, a.dispatcher_id.to_string()))
             .collect()
     }
 }

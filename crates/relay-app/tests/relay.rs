@@ -4,7 +4,7 @@
 use relay_app::config::InboundSettings;
 use relay_app::memory::{MemoryDispatcherStore, MemoryMessageLog, RecordingAlerts, ScriptedSender};
 use relay_app::relay::status::{StatusCallbacks, StatusHandled};
-use relay_app::relay::{Handled, Relay, RelayError};
+use relay_app::relay::{Handled, Relay, RelayError, RelayPorts};
 use relay_core::alert::AlertKind;
 use relay_core::cascade::Tier;
 use relay_core::claim::{
@@ -73,9 +73,8 @@ impl World {
         }
     }
 
-    async fn relay(&self, sms: &InboundSms) -> Result<Handled, RelayError> {
-        let relay = Relay {
-            settings: &self.settings,
+    fn ports(&self) -> RelayPorts<'_> {
+        RelayPorts {
             dispatchers: &self.dispatchers,
             claims: &self.log,
             log: &self.log,
@@ -83,6 +82,13 @@ impl World {
             alerts: &self.alerts,
             sender: &self.sender,
             acks: None,
+        }
+    }
+
+    async fn relay(&self, sms: &InboundSms) -> Result<Handled, RelayError> {
+        let relay = Relay {
+            settings: &self.settings,
+            ports: self.ports(),
         };
         relay.relay(sms, None, NOW).await
     }
@@ -95,13 +101,7 @@ impl World {
     ) -> Result<StatusHandled, RelayError> {
         let callbacks = StatusCallbacks {
             settings: &self.settings,
-            dispatchers: &self.dispatchers,
-            claims: &self.log,
-            log: &self.log,
-            deliveries: &self.log,
-            alerts: &self.alerts,
-            sender: &self.sender,
-            acks: None,
+            ports: self.ports(),
         };
         let update = StatusUpdate {
             sid: sid.clone(),
@@ -361,8 +361,11 @@ async fn a_failed_delivery_moves_on_to_the_next_tier_once() {
         alert.reason,
         "primary: delivery failed (Twilio error 30003)"
     );
-    assert_eq!(alert.message_sid.as_deref(), Some(SID));
-    assert_eq!(alert.routing_decision.as_deref(), Some("backup"));
+    assert_eq!(
+        alert.message_sid.as_ref().map(MessageSid::as_str),
+        Some(SID)
+    );
+    assert_eq!(alert.routing_decision, Some(Tier::Backup));
     // The failure is recorded against the number it went to.
     let health = world.log.health(&number("+18585550100")).await.unwrap();
     assert_eq!(health.last_failure_at, Some(NOW + 5));

@@ -4,7 +4,13 @@
 //! and, when a message caused it, `message_sid`; `type` is also a message attribute
 //! so subscribers can filter on it.
 
+use std::fmt;
+
 use serde::Serialize;
+
+use crate::cascade::Tier;
+use crate::ids::{DispatcherId, MessageSid};
+use crate::problem::ConfigProblem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,17 +41,35 @@ impl AlertKind {
     }
 }
 
+/// Who an alert is about: a dispatcher item, or an item whose key is no dispatcher ID
+/// (shown as [`crate::dispatcher::shown_key`] gives it). Either is a string in the JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum AlertSubject {
+    Dispatcher(DispatcherId),
+    UnreadableItem(String),
+}
+
+impl fmt::Display for AlertSubject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AlertSubject::Dispatcher(id) => f.write_str(id.as_str()),
+            AlertSubject::UnreadableItem(key) => f.write_str(key),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
     #[serde(rename = "type")]
     pub kind: AlertKind,
-    pub dispatcher_id: String,
+    pub dispatcher_id: AlertSubject,
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_sid: Option<String>,
+    pub message_sid: Option<MessageSid>,
     /// The tier the message went to, for cascades.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing_decision: Option<String>,
+    pub routing_decision: Option<Tier>,
     /// Tiers left out because their number cannot be normalised (configuration errors).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub invalid_numbers: Vec<String>,
@@ -57,10 +81,46 @@ pub struct Alert {
 }
 
 impl Alert {
-    pub fn new(kind: AlertKind, dispatcher_id: &str, reason: impl Into<String>, at: i64) -> Self {
+    pub fn new(
+        kind: AlertKind,
+        dispatcher_id: &DispatcherId,
+        reason: impl Into<String>,
+        at: i64,
+    ) -> Self {
+        Self::about(
+            kind,
+            AlertSubject::Dispatcher(dispatcher_id.clone()),
+            reason,
+            at,
+        )
+    }
+
+    /// A configuration problem, naming its dispatcher (or unreadable item) and
+    /// attribute.
+    pub fn configuration_problem(problem: &ConfigProblem, at: i64) -> Self {
+        let subject = match problem {
+            ConfigProblem::Attribute { dispatcher_id, .. }
+            | ConfigProblem::PrimaryMissing { dispatcher_id } => {
+                AlertSubject::Dispatcher(dispatcher_id.clone())
+            }
+            ConfigProblem::Unreadable(_) => {
+                AlertSubject::UnreadableItem(problem.dispatcher().to_string())
+            }
+        };
+        let mut alert = Self::about(
+            AlertKind::ConfigurationProblem,
+            subject,
+            problem.to_string(),
+            at,
+        );
+        alert.attribute = problem.attribute_name();
+        alert
+    }
+
+    fn about(kind: AlertKind, subject: AlertSubject, reason: impl Into<String>, at: i64) -> Self {
         Alert {
             kind,
-            dispatcher_id: dispatcher_id.to_string(),
+            dispatcher_id: subject,
             reason: reason.into(),
             message_sid: None,
             routing_decision: None,
@@ -70,19 +130,25 @@ impl Alert {
         }
     }
 
-    pub fn about_attribute(mut self, attribute: Option<&'static str>) -> Self {
-        self.attribute = attribute;
+    pub fn for_message(mut self, message_sid: &MessageSid) -> Self {
+        self.message_sid = Some(message_sid.clone());
         self
     }
 
-    pub fn for_message(mut self, message_sid: &str) -> Self {
-        self.message_sid = Some(message_sid.to_string());
+    /// The tier a cascaded or escalated text went to.
+    pub fn routed_to(mut self, tier: Tier) -> Self {
+        self.routing_decision = Some(tier);
+        self
+    }
+
+    pub fn with_invalid_numbers(mut self, invalid_numbers: Vec<String>) -> Self {
+        self.invalid_numbers = invalid_numbers;
         self
     }
 
     /// SNS subjects are ASCII, at most 100 characters.
     pub fn subject(&self) -> String {
-        let subject = match (self.kind, self.routing_decision.as_deref()) {
+        let subject = match (self.kind, self.routing_decision) {
             (AlertKind::Cascade, Some(tier)) => {
                 format!(
                     "QDN relay: message cascaded to {tier} ({})",
@@ -129,16 +195,21 @@ impl Alert {
 mod tests {
     use super::*;
 
+    fn sergio() -> DispatcherId {
+        DispatcherId::parse("sergio-main").unwrap()
+    }
+
     #[test]
     fn message_carries_the_contract_fields() {
-        let mut alert = Alert::new(AlertKind::Cascade, "sergio-main", "primary off duty", 7)
-            .for_message("SM0123");
-        alert.routing_decision = Some("backup".into());
+        let sid = MessageSid::parse("SM0123456789abcdef0123456789abcdef").unwrap();
+        let alert = Alert::new(AlertKind::Cascade, &sergio(), "primary off duty", 7)
+            .for_message(&sid)
+            .routed_to(Tier::Backup);
         let json: serde_json::Value = serde_json::from_str(&alert.message_json()).unwrap();
         assert_eq!(json["type"], "cascade");
         assert_eq!(json["dispatcher_id"], "sergio-main");
         assert_eq!(json["reason"], "primary off duty");
-        assert_eq!(json["message_sid"], "SM0123");
+        assert_eq!(json["message_sid"], sid.as_str());
         assert_eq!(json["routing_decision"], "backup");
         assert_eq!(
             alert.subject(),
@@ -148,10 +219,20 @@ mod tests {
 
     #[test]
     fn subject_is_short_ascii() {
-        let alert = Alert::new(AlertKind::Undeliverable, &"é".repeat(200), "r", 0);
+        let long = DispatcherId::parse(&"d".repeat(64)).unwrap();
+        let alert = Alert::new(AlertKind::Undeliverable, &long, "r", 0);
         let subject = alert.subject();
         assert!(subject.len() <= 100 && subject.is_ascii());
-        let no_sid = Alert::new(AlertKind::DispatcherAvailable, "x", "r", 0);
+        let odd = Alert::configuration_problem(
+            &ConfigProblem::Unreadable(crate::dispatcher::UnreadableDispatcher {
+                key: Some("é".repeat(200)),
+                damage: crate::stored::Damage::Missing,
+            }),
+            0,
+        );
+        let subject = odd.subject();
+        assert!(subject.len() <= 100 && subject.is_ascii(), "{subject}");
+        let no_sid = Alert::new(AlertKind::DispatcherAvailable, &sergio(), "r", 0);
         assert!(!no_sid.message_json().contains("message_sid"));
     }
 }

@@ -7,6 +7,7 @@ use lambda_runtime::LambdaEvent;
 use relay_app::ack_timeout::on_timer;
 use relay_app::clock::unix_now;
 use relay_app::config::AckTimeoutSettings;
+use relay_app::relay::RelayPorts;
 use relay_app::relay::acks::Acks;
 use relay_app::relay::move_on::MoveOnService;
 use relay_app::secret_cache::SecretCache;
@@ -83,12 +84,15 @@ pub async fn handle(
     };
     let move_on = MoveOnService {
         default_country: app.settings.default_country,
-        dispatchers: &app.dispatchers,
-        claims: &app.log,
-        log: &app.log,
-        alerts: &app.alerts,
-        sender: &sender,
-        acks: Some(acks),
+        ports: RelayPorts {
+            dispatchers: &app.dispatchers,
+            claims: &app.log,
+            log: &app.log,
+            deliveries: &app.log,
+            alerts: &app.alerts,
+            sender: &sender,
+            acks: Some(acks),
+        },
     };
     let mut response = SqsBatchResponse::default();
     for record in event.payload.records {

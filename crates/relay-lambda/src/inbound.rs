@@ -9,14 +9,14 @@ use relay_app::clock::unix_now;
 use relay_app::config::InboundSettings;
 use relay_app::relay::acks::Acks;
 use relay_app::relay::status::StatusCallbacks;
-use relay_app::relay::{Handled, Relay, RelayError};
+use relay_app::relay::{Handled, Relay, RelayError, RelayPorts};
 use relay_app::secret_cache::SecretCache;
 use relay_aws::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use relay_aws::sns::SnsAlertPublisher;
 use relay_aws::sqs::SqsTimerQueue;
 use relay_aws::twilio::TwilioApi;
 use relay_core::delivery::StatusUpdate;
-use relay_core::ports::{DispatcherStore, SendError};
+use relay_core::ports::{DispatcherStore, SendError, SmsSender};
 use relay_core::secret::{SecretError, TwilioAccount};
 use relay_core::sms::FieldError;
 
@@ -88,6 +88,19 @@ impl InboundApp {
 }
 
 impl InboundApp {
+    /// What the relay and the status callbacks use, with this invocation's sender.
+    fn ports<'a>(&'a self, sender: &'a dyn SmsSender) -> RelayPorts<'a> {
+        RelayPorts {
+            dispatchers: &self.dispatchers,
+            claims: &self.log,
+            log: &self.log,
+            deliveries: &self.log,
+            alerts: &self.alerts,
+            sender,
+            acks: self.acks(),
+        }
+    }
+
     fn acks(&self) -> Option<Acks<'_>> {
         match (&self.settings.ack, &self.timers) {
             (Some(settings), Some(timers)) => Some(Acks {
@@ -236,13 +249,7 @@ pub async fn handle(
                 let sender = app.twilio.sender(&account, invocation_deadline(&req));
                 let relay = Relay {
                     settings: &app.settings,
-                    dispatchers: &app.dispatchers,
-                    claims: &app.log,
-                    log: &app.log,
-                    deliveries: &app.log,
-                    alerts: &app.alerts,
-                    sender: &sender,
-                    acks: app.acks(),
+                    ports: app.ports(&sender),
                 };
                 let handled = relay.relay(&sms, hook.status_callback_url(), now).await?;
                 Ok(match handled {
@@ -259,13 +266,7 @@ pub async fn handle(
                 let sender = app.twilio.sender(&account, invocation_deadline(&req));
                 let callbacks = StatusCallbacks {
                     settings: &app.settings,
-                    dispatchers: &app.dispatchers,
-                    claims: &app.log,
-                    log: &app.log,
-                    deliveries: &app.log,
-                    alerts: &app.alerts,
-                    sender: &sender,
-                    acks: app.acks(),
+                    ports: app.ports(&sender),
                 };
                 callbacks.handle(&update, now).await?;
                 Ok(None)

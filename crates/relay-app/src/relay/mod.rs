@@ -1,35 +1,31 @@
 //! `sms-inbound`: a driver's text reaches exactly one dispatcher, down the cascade.
 //!
 //! [`Relay::relay`] claims the message (de-duplication), reads the primary dispatcher,
-//! runs a dispatcher's keyword command or walks the cascade plan, records the outcome
-//! and alerts ops. [`http`] turns Lambda HTTP events into calls of it.
+//! runs a dispatcher's keyword command or plans the cascade, and hands the text to the
+//! one sequence every text takes ([`forwarding`]), which walks the plan, records the
+//! outcome and alerts ops.
 
 pub mod acks;
+pub mod forwarding;
 pub mod move_on;
 pub mod status;
 
 use relay_core::alert::{Alert, AlertKind};
-use relay_core::sms::{ACK_LINES_RESERVE, Command, InboundSms, forwarded_text};
-
-use crate::alerting::publish_or_log;
-use crate::config::InboundSettings;
-use crate::metric;
-use acks::{AckOutcome, Acks};
-use relay_core::cascade::{
-    Attempt, CascadePlan, CascadePolicy, SkipReason, Tier, cascade_cause, cascade_reason,
-    plan_cascade,
-};
-use relay_core::claim::{
-    ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordKind, RecordState,
-};
+use relay_core::cascade::{CascadePolicy, Tier, plan_cascade};
+use relay_core::claim::{ClaimKey, ClaimOutcome, ClaimRequest, RecordKind, RecordState};
 use relay_core::dispatcher::DispatcherRecord;
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::phone::{PhoneNumber, mask};
 use relay_core::ports::{
-    AlertPublisher, ClaimStore, CommandRecord, DeliveryLog, DispatcherStore, Finish, ForwardRecord,
-    MessageLog, RelayText, SendError, SentSms, SmsSender, StoreError,
+    AlertPublisher, ClaimStore, CommandRecord, DeliveryLog, DispatcherStore, MessageLog, RelayText,
+    SendError, SmsSender, StoreError,
 };
-use relay_core::walk::{Relayed, WalkEnd, walk_tiers};
+use relay_core::sms::{ACK_LINES_RESERVE, Command, InboundSms, forwarded_text};
+
+use crate::alerting::publish_or_log;
+use crate::config::InboundSettings;
+use acks::{AckOutcome, Acks};
+use forwarding::{Held, Origin, Outgoing, Sent};
 
 /// What became of a webhook that was handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +55,12 @@ pub enum RelayError {
 }
 
 impl RelayError {
+    /// Whether the text may be out although this failed: Twilio took the request and
+    /// never answered. Its claim is then kept, so nothing sends it again.
+    pub fn may_have_sent(&self) -> bool {
+        matches!(self, RelayError::Twilio(SendError::OutcomeUnknown { .. }))
+    }
+
     /// The full story for the log, AWS's own words included.
     pub fn detail(&self) -> String {
         match self {
@@ -68,9 +70,10 @@ impl RelayError {
     }
 }
 
-/// The inbound relay's dependencies, borrowed for one invocation.
-pub struct Relay<'a> {
-    pub settings: &'a InboundSettings,
+/// What sending, moving on and escalating a text use, borrowed for one invocation:
+/// the webhook's relay, the status callbacks and the ACK timers share it.
+#[derive(Clone, Copy)]
+pub struct RelayPorts<'a> {
     pub dispatchers: &'a dyn DispatcherStore,
     pub claims: &'a dyn ClaimStore,
     pub log: &'a dyn MessageLog,
@@ -81,6 +84,12 @@ pub struct Relay<'a> {
     pub acks: Option<Acks<'a>>,
 }
 
+/// The inbound relay: its settings and ports.
+pub struct Relay<'a> {
+    pub settings: &'a InboundSettings,
+    pub ports: RelayPorts<'a>,
+}
+
 impl Relay<'_> {
     /// Handles one inbound message exactly once, however often it is delivered.
     pub async fn relay(
@@ -89,15 +98,15 @@ impl Relay<'_> {
         status_callback: Option<String>,
         now: i64,
     ) -> Result<Handled, RelayError> {
-        let key = ClaimKey::inbound(&sms.sid);
-        let owner = ClaimOwner::random();
-        let request = ClaimRequest::new(&key, RecordKind::Inbound, &owner, now);
+        let ports = &self.ports;
+        let claim = Held::new(ClaimKey::inbound(&sms.sid));
+        let request = ClaimRequest::new(&claim.key, RecordKind::Inbound, &claim.owner, now);
         let primary_id = &self.settings.primary_dispatcher_id;
         // Independent: overlapping the claim and the primary's item saves a round trip
         // on every message (a duplicate's read is wasted, and duplicates are rare).
         let (claimed, record) = tokio::join!(
-            self.claims.claim(&request),
-            self.dispatchers.get(primary_id)
+            ports.claims.claim(&request),
+            ports.dispatchers.get(primary_id)
         );
         match claimed {
             Ok(ClaimOutcome::Acquired) => {}
@@ -113,18 +122,14 @@ impl Relay<'_> {
                 return Err(error);
             }
         }
-        let held = Held { key, owner };
         let result = self
-            .handle_claimed(sms, &held, record, status_callback, now)
+            .handle_claimed(sms, &claim, record, status_callback, now)
             .await;
         if let Err(error) = &result {
             // Unless the text may already be out, give the claim back so Twilio's
             // redelivery (or the fallback URL pointing here) can still forward it.
-            let maybe_sent = matches!(error, RelayError::Twilio(SendError::OutcomeUnknown { .. }));
-            if !maybe_sent
-                && let Err(release_error) = self.claims.release(&held.key, &held.owner).await
-            {
-                tracing::error!(message_sid = %sms.sid, error = %release_error, "could not release the claim; a redelivery will wait for it to expire");
+            if !error.may_have_sent() {
+                ports.release(&claim).await;
             }
             self.alert_undeliverable(sms, error, now).await;
         }
@@ -134,18 +139,22 @@ impl Relay<'_> {
     async fn handle_claimed(
         &self,
         sms: &InboundSms,
-        held: &Held,
+        claim: &Held,
         record: Result<Option<DispatcherRecord>, StoreError>,
         status_callback: Option<String>,
         now: i64,
     ) -> Result<Handled, RelayError> {
         let primary_id = &self.settings.primary_dispatcher_id;
         let record = record?.ok_or_else(|| RelayError::PrimaryMissing(primary_id.clone()))?;
+        // Parsed once: a sender that is no phone number is never a dispatcher.
+        let from = PhoneNumber::parse(&sms.from, self.settings.default_country).ok();
 
-        if let Some(command) = Command::parse(&sms.body)
-            && self.is_dispatcher_phone(&sms.from, &record)
+        if let (Some(command), Some(from)) = (Command::parse(&sms.body), &from)
+            && self.is_dispatcher_phone(from, &record)
         {
-            return self.run_command(sms, held, &command, &record, now).await;
+            return self
+                .run_command(sms, from, claim, &command, &record, now)
+                .await;
         }
 
         let policy = CascadePolicy {
@@ -165,153 +174,42 @@ impl Relay<'_> {
 
         // With acknowledgement on, room is kept for the relay's own lines (the ACK
         // instruction, and the note on an escalated text).
-        let reserve = if self.acks.is_some() {
+        let reserve = if self.ports.acks.is_some() {
             ACK_LINES_RESERVE
         } else {
             0
         };
         let (body, body_truncated) = forwarded_text(sms, reserve);
-        let reference = match &self.acks {
-            Some(acks) => {
-                let expires_at = now + record.message_log_ttl_secs() as i64;
-                Some(acks.reserve(&sms.sid, now, expires_at).await?)
-            }
-            None => None,
-        };
-        let sent_body = match &reference {
-            Some(reference) => format!("{body}{}", Acks::instruction(reference)),
-            None => body.clone(),
-        };
-        let relay = RelayText {
-            body,
+        let kept = RelayText {
+            body: body.clone(),
             media_urls: sms.media_urls.clone(),
             status_callback,
         };
-        let text = Relayed {
+        let out = Outgoing {
+            passed: Vec::new(),
+            claim,
             inbound_sid: &sms.sid,
-            body: &sent_body,
-            media_urls: &relay.media_urls,
-            status_callback: relay.status_callback.as_deref(),
-        };
-        let walk = walk_tiers(self.sender, &plan.targets, text).await;
-        match walk.end {
-            WalkEnd::Sent { target, sent } => {
-                let forwarded_sid = sent.sid.clone();
-                let delivery = Delivery {
-                    tier: target.tier,
-                    to: &target.number,
-                    sent,
-                    body_truncated,
-                    relay,
-                };
-                let handled = self
-                    .finish_forwarded(sms, held, &record, &plan, walk.attempts, delivery, now)
-                    .await;
-                if let (Some(acks), Some(reference)) = (&self.acks, &reference)
-                    && let Err(e) = acks
-                        .sent(&sms.sid, reference, &forwarded_sid, &target.number, now)
-                        .await
-                {
-                    let reason = format!(
-                        "the text went out, but its acknowledgement timer could not be started ({e}); it will not escalate by itself"
-                    );
-                    tracing::error!(message_sid = %sms.sid, reason, "acknowledgement not armed");
-                    let alert = Alert::new(
-                        AlertKind::Undeliverable,
-                        record.dispatcher_id.as_str(),
-                        reason,
-                        now,
-                    )
-                    .for_message(sms.sid.as_str());
-                    self.publish(&alert).await;
-                }
-                Ok(handled)
-            }
-            WalkEnd::Exhausted => Err(RelayError::NoTierReachable(cascade_reason(
-                &plan,
-                &walk.attempts,
-                None,
-            ))),
-            WalkEnd::Stopped(error @ SendError::OutcomeUnknown { .. }) => {
-                let expires_at = now + record.message_log_ttl_secs() as i64;
-                let detail = error.to_string();
-                let finish = Finish {
-                    state: RecordState::OutcomeUnknown,
-                    response: None,
-                    detail: Some(&detail),
-                    expires_at,
-                };
-                if let Err(e) = self.claims.finish(&held.key, &held.owner, &finish).await {
-                    tracing::error!(message_sid = %sms.sid, error = %e, "could not record the unknown outcome");
-                }
-                Err(RelayError::Twilio(error))
-            }
-            WalkEnd::Stopped(error) => Err(RelayError::Twilio(error)),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn finish_forwarded(
-        &self,
-        sms: &InboundSms,
-        held: &Held,
-        record: &DispatcherRecord,
-        plan: &CascadePlan,
-        attempts: Vec<Attempt>,
-        delivery: Delivery<'_>,
-        now: i64,
-    ) -> Handled {
-        let reason = cascade_reason(plan, &attempts, Some(delivery.tier));
-        metric::relayed(delivery.tier);
-        if delivery.tier != Tier::Primary {
-            metric::cascaded(cascade_cause(plan, &attempts, Some(delivery.tier)));
-        }
-        tracing::info!(
-            routing_decision = delivery.tier.as_str(),
-            dispatcher_id = %record.dispatcher_id,
-            cascade_reason = %reason,
-            message_sid = %sms.sid,
-            forwarded_sid = %delivery.sent.sid,
-            forwarded_to = %delivery.to.masked(),
-            num_media = sms.media_urls.len(),
-            "message routed"
-        );
-        let forward = ForwardRecord {
-            inbound_sid: sms.sid.clone(),
-            from: sms.from.clone(),
-            to: sms.to.clone(),
-            routing_decision: delivery.tier,
-            dispatcher_id: record.dispatcher_id.clone(),
-            cascade_reason: reason.clone(),
-            forwarded_sid: delivery.sent.sid.clone(),
-            forwarded_to: delivery.to.clone(),
-            forwarded_status: delivery.sent.status,
-            relay: delivery.relay,
-            body_truncated: delivery.body_truncated,
-            attempts,
-            received_at: now,
-            forwarded_at: now,
+            dispatcher_id: &record.dispatcher_id,
+            plan: &plan,
+            body,
+            media_urls: &sms.media_urls,
+            status_callback: kept.status_callback.as_deref(),
             expires_at: now + record.message_log_ttl_secs() as i64,
+            origin: Origin::Inbound {
+                sms,
+                kept: kept.clone(),
+                body_truncated,
+            },
         };
-        if let Err(e) = self.log.record_forwarded(&forward, &held.owner).await {
-            // The text is out; failing now would make Twilio's fallback send it again.
-            tracing::error!(message_sid = %sms.sid, forwarded_sid = %delivery.sent.sid, error = %e, "message forwarded but the message log could not be written");
-        }
-        if delivery.tier != Tier::Primary {
-            let mut alert = Alert::new(
-                AlertKind::Cascade,
-                record.dispatcher_id.as_str(),
-                reason,
-                now,
-            )
-            .for_message(sms.sid.as_str());
-            alert.routing_decision = Some(delivery.tier.as_str().to_string());
-            alert.invalid_numbers = invalid_numbers(plan);
-            self.publish(&alert).await;
-        }
-        Handled::Forwarded {
-            tier: delivery.tier,
-            forwarded_sid: delivery.sent.sid,
+        match self.ports.send(out, now).await? {
+            Sent::To {
+                tier,
+                forwarded_sid,
+            } => Ok(Handled::Forwarded {
+                tier,
+                forwarded_sid,
+            }),
+            Sent::NoTier { reason } => Err(RelayError::NoTierReachable(reason)),
         }
     }
 
@@ -324,12 +222,12 @@ impl Relay<'_> {
         sms: &InboundSms,
         now: i64,
     ) {
-        match self.dispatchers.mark_unavailable(id).await {
+        match self.ports.dispatchers.mark_unavailable(id).await {
             Ok(true) => {
                 tracing::info!(dispatcher_id = %id, reason = why, "primary marked unavailable");
-                let alert = Alert::new(AlertKind::DispatcherUnavailable, id.as_str(), why, now)
-                    .for_message(sms.sid.as_str());
-                self.publish(&alert).await;
+                let alert = Alert::new(AlertKind::DispatcherUnavailable, id, why, now)
+                    .for_message(&sms.sid);
+                publish_or_log(self.ports.alerts, &alert).await;
             }
             Ok(false) => {}
             Err(e) => {
@@ -338,11 +236,8 @@ impl Relay<'_> {
         }
     }
 
-    fn is_dispatcher_phone(&self, from: &str, record: &DispatcherRecord) -> bool {
+    fn is_dispatcher_phone(&self, from: &PhoneNumber, record: &DispatcherRecord) -> bool {
         let country = self.settings.default_country;
-        let Ok(from) = PhoneNumber::parse(from, country) else {
-            return false;
-        };
         [
             &record.phone,
             &record.backup_dispatcher,
@@ -350,34 +245,34 @@ impl Relay<'_> {
         ]
         .into_iter()
         .flatten()
-        .any(|raw| PhoneNumber::parse(raw, country).is_ok_and(|n| n == from))
+        .any(|raw| PhoneNumber::parse(raw, country).is_ok_and(|n| n == *from))
     }
 
     async fn run_command(
         &self,
         sms: &InboundSms,
-        held: &Held,
+        from: &PhoneNumber,
+        claim: &Held,
         command: &Command,
         primary: &DispatcherRecord,
         now: i64,
     ) -> Result<Handled, RelayError> {
+        let ports = &self.ports;
         let mut changed = Vec::new();
         let reply = match command {
             Command::On | Command::Off => {
                 let on_duty = matches!(command, Command::On);
-                for id in self.dispatchers_with_phone(&sms.from).await? {
-                    if self.dispatchers.set_on_duty(&id, on_duty, now).await? {
+                for id in self.dispatchers_with_phone(from).await? {
+                    if ports.dispatchers.set_on_duty(&id, on_duty, now).await? {
                         changed.push(id);
                     }
                 }
                 // A text from their phone proves it works again: an older delivery
                 // failure must not make the heartbeat undo this ON.
-                if on_duty
-                    && !changed.is_empty()
-                    && let Ok(phone) = PhoneNumber::parse(&sms.from, self.settings.default_country)
-                {
-                    self.deliveries
-                        .record_delivery(&phone, true, None, now)
+                if on_duty && !changed.is_empty() {
+                    ports
+                        .deliveries
+                        .record_delivery(from, true, None, now)
                         .await?;
                 }
                 Some(match (on_duty, changed.is_empty()) {
@@ -388,32 +283,29 @@ impl Relay<'_> {
             }
             // With acknowledgement off (no ACK_QUEUE_URL) the keyword is still a
             // command, never relayed to another dispatcher.
-            Command::Ack { reference } => match (
-                &self.acks,
-                PhoneNumber::parse(&sms.from, self.settings.default_country),
-            ) {
-                (Some(acks), Ok(from)) => {
-                    let outcome = acks.acknowledge(&from, reference.as_deref(), now).await?;
+            Command::Ack { reference } => match &ports.acks {
+                Some(acks) => {
+                    let outcome = acks.acknowledge(from, reference.as_deref(), now).await?;
                     match &outcome {
                         // Acknowledged: nothing will send the text again.
                         AckOutcome::Acknowledged { message_sid, .. } => {
-                            if let Err(e) = self.log.forget_relay_text(message_sid).await {
-                                tracing::error!(message_sid = %message_sid, error = ?e, "could not drop the kept text; it expires with the message");
+                            if let Err(e) = ports.log.forget_relay_text(message_sid).await {
+                                tracing::error!(message_sid = %message_sid, error = %e, "could not drop the kept text; it expires with the message");
                             }
                         }
                         _ => {
-                            tracing::info!(message_sid = %sms.sid, from = %mask(&sms.from), outcome = ?outcome, "ACK changed nothing")
+                            tracing::info!(message_sid = %sms.sid, from = %from.masked(), outcome = ?outcome, "ACK changed nothing")
                         }
                     }
                     Some(outcome.reply())
                 }
-                _ => None,
+                None => None,
             },
         };
         tracing::info!(
             command = command.name(),
             message_sid = %sms.sid,
-            from = %mask(&sms.from),
+            from = %from.masked(),
             dispatcher_ids = ?changed.iter().map(DispatcherId::as_str).collect::<Vec<_>>(),
             "dispatcher command"
         );
@@ -424,26 +316,26 @@ impl Relay<'_> {
             received_at: now,
             expires_at: now + primary.message_log_ttl_secs() as i64,
         };
-        if let Err(e) = self.log.record_command(&record, &held.owner).await {
+        if let Err(e) = ports.log.record_command(&record, &claim.owner).await {
             tracing::error!(message_sid = %sms.sid, error = %e, "command applied but the message log could not be written");
         }
         Ok(Handled::Command { reply })
     }
 
     /// IDs of the dispatcher items whose own `phone` is `from`.
-    async fn dispatchers_with_phone(&self, from: &str) -> Result<Vec<DispatcherId>, RelayError> {
+    async fn dispatchers_with_phone(
+        &self,
+        from: &PhoneNumber,
+    ) -> Result<Vec<DispatcherId>, RelayError> {
         let country = self.settings.default_country;
-        let Ok(from) = PhoneNumber::parse(from, country) else {
-            return Ok(Vec::new());
-        };
         let mut ids = Vec::new();
         // An item without a usable key is logged by the store where it was read.
-        for record in self.dispatchers.all().await?.into_iter().flatten() {
+        for record in self.ports.dispatchers.all().await?.into_iter().flatten() {
             let phone = record
                 .phone
                 .as_deref()
-                .map(|raw| PhoneNumber::parse(raw, country));
-            if matches!(phone, Some(Ok(ref n)) if *n == from) {
+                .and_then(|raw| PhoneNumber::parse(raw, country).ok());
+            if phone.as_ref() == Some(from) {
                 ids.push(record.dispatcher_id);
             }
         }
@@ -451,48 +343,17 @@ impl Relay<'_> {
     }
 
     async fn alert_undeliverable(&self, sms: &InboundSms, error: &RelayError, now: i64) {
+        let primary_id = &self.settings.primary_dispatcher_id;
         tracing::error!(
             message_sid = %sms.sid,
-            dispatcher_id = %self.settings.primary_dispatcher_id,
+            dispatcher_id = %primary_id,
+            from = %mask(&sms.from),
             error = %error,
             detail = %error.detail(),
             "message could not be forwarded"
         );
-        let alert = Alert::new(
-            AlertKind::Undeliverable,
-            self.settings.primary_dispatcher_id.as_str(),
-            error.to_string(),
-            now,
-        )
-        .for_message(sms.sid.as_str());
-        self.publish(&alert).await;
+        let alert = Alert::new(AlertKind::Undeliverable, primary_id, error.to_string(), now)
+            .for_message(&sms.sid);
+        publish_or_log(self.ports.alerts, &alert).await;
     }
-
-    async fn publish(&self, alert: &Alert) {
-        publish_or_log(self.alerts, alert).await;
-    }
-}
-
-/// The claim this invocation holds on the inbound message.
-struct Held {
-    key: ClaimKey,
-    owner: ClaimOwner,
-}
-
-struct Delivery<'a> {
-    tier: Tier,
-    to: &'a PhoneNumber,
-    sent: SentSms,
-    body_truncated: bool,
-    relay: RelayText,
-}
-
-/// The tiers of `plan` skipped for a number that does not normalise, for alerts.
-pub(crate) fn invalid_numbers(plan: &CascadePlan) -> Vec<String> {
-    plan.invalid_numbers()
-        .map(|skipped| match &skipped.reason {
-            SkipReason::InvalidNumber { raw, .. } => format!("{}: {raw}", skipped.tier),
-            other => format!("{}: {other}", skipped.tier),
-        })
-        .collect()
 }

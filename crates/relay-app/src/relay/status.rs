@@ -6,17 +6,14 @@
 //! and once (a claim per failed message), with a `cascade` alert; past the last tier,
 //! an `undeliverable` alert.
 
-use super::RelayError;
-use super::acks::Acks;
-use super::move_on::{MoveCause, MoveOnService, Moved};
-use crate::config::InboundSettings;
-use crate::metric;
 use relay_core::cascade::Tier;
 use relay_core::delivery::StatusUpdate;
 use relay_core::ids::MessageSid;
-use relay_core::ports::{
-    AlertPublisher, ClaimStore, DeliveryLog, DispatcherStore, MessageLog, SmsSender,
-};
+
+use super::move_on::{MoveCause, MoveOnService, Moved};
+use super::{RelayError, RelayPorts};
+use crate::config::InboundSettings;
+use crate::metric;
 
 /// What a status callback did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,14 +37,7 @@ pub enum StatusHandled {
 /// The status callback's dependencies, borrowed for one invocation.
 pub struct StatusCallbacks<'a> {
     pub settings: &'a InboundSettings,
-    pub dispatchers: &'a dyn DispatcherStore,
-    pub claims: &'a dyn ClaimStore,
-    pub log: &'a dyn MessageLog,
-    pub deliveries: &'a dyn DeliveryLog,
-    pub alerts: &'a dyn AlertPublisher,
-    pub sender: &'a dyn SmsSender,
-    /// Set when acknowledgement is on.
-    pub acks: Option<Acks<'a>>,
+    pub ports: RelayPorts<'a>,
 }
 
 impl StatusCallbacks<'_> {
@@ -56,11 +46,12 @@ impl StatusCallbacks<'_> {
         update: &StatusUpdate,
         now: i64,
     ) -> Result<StatusHandled, RelayError> {
-        let Some(forward) = self.log.forwarded(&update.sid, now).await? else {
+        let Some(forward) = self.ports.log.forwarded(&update.sid, now).await? else {
             tracing::info!(message_sid = %update.sid, status = %update.status, "status callback for a message we did not forward (or whose log expired); nothing to do");
             return Ok(StatusHandled::UnknownMessage);
         };
         let recorded = self
+            .ports
             .log
             .record_delivery_status(&forward, update.status, update.error_code, now)
             .await?;
@@ -80,28 +71,28 @@ impl StatusCallbacks<'_> {
             if let Some(sent_at) = forward.sent_at {
                 metric::delivered_after(now - sent_at);
             }
-            self.deliveries
+            self.ports
+                .deliveries
                 .record_delivery(&forward.to, true, None, now)
                 .await?;
             // It reached someone: the text is not needed again, unless acknowledgement
             // is on and nobody has acknowledged it yet (an escalation would need it;
             // the ACK drops it).
-            if self.acks.is_none() {
-                self.log.forget_relay_text(&forward.inbound_sid).await?;
+            if self.ports.acks.is_none() {
+                self.ports
+                    .log
+                    .forget_relay_text(&forward.inbound_sid)
+                    .await?;
             }
         } else if update.status.is_failure() {
             metric::delivery_failed();
-            self.deliveries
+            self.ports
+                .deliveries
                 .record_delivery(&forward.to, false, update.error_code, now)
                 .await?;
             let service = MoveOnService {
                 default_country: self.settings.default_country,
-                dispatchers: self.dispatchers,
-                claims: self.claims,
-                log: self.log,
-                alerts: self.alerts,
-                sender: self.sender,
-                acks: self.acks,
+                ports: self.ports,
             };
             let cause = MoveCause::DeliveryFailed {
                 error_code: update.error_code,

@@ -1,0 +1,294 @@
+//! Sending a driver's text to a dispatcher: the one sequence every path takes, whether
+//! the text is new (the webhook), moves on after a failed delivery (a status callback)
+//! or is escalated because nobody acknowledged it (an ACK timer). It reserves the
+//! text's reference, walks the tiers of a plan, records what went out, finishes the
+//! claim the text goes out under, arms the acknowledgement timer and alerts.
+
+use relay_core::alert::{Alert, AlertKind};
+use relay_core::cascade::{
+    Attempt, CascadePlan, SkipReason, Target, Tier, cascade_cause, cascade_reason,
+};
+use relay_core::claim::{ClaimKey, ClaimOwner, RecordState};
+use relay_core::ids::{DispatcherId, MessageSid};
+use relay_core::ports::{
+    Finish, ForwardRecord, ForwardedMessage, MovedOn, RelayText, SendError, SentSms,
+};
+use relay_core::sms::InboundSms;
+use relay_core::walk::{Relayed, WalkEnd, walk_tiers};
+
+use super::acks::Acks;
+use super::move_on::MoveCause;
+use super::{RelayError, RelayPorts};
+use crate::alerting::publish_or_log;
+use crate::metric;
+
+/// A claim this invocation holds: the text goes out under it, once.
+#[derive(Debug, Clone)]
+pub struct Held {
+    pub key: ClaimKey,
+    pub owner: ClaimOwner,
+}
+
+impl Held {
+    pub fn new(key: ClaimKey) -> Self {
+        Held {
+            key,
+            owner: ClaimOwner::random(),
+        }
+    }
+}
+
+/// Where the text comes from, which decides how what went out is recorded.
+pub enum Origin<'a> {
+    /// A driver's text, relayed for the first time under its inbound claim; the text
+    /// is kept (with its media and callback) until it is delivered or given up.
+    Inbound {
+        sms: &'a InboundSms,
+        kept: RelayText,
+        body_truncated: bool,
+    },
+    /// A relayed text moving on to the tiers after its own, under its move-on claim.
+    MoveOn {
+        forward: &'a ForwardedMessage,
+        cause: MoveCause,
+    },
+}
+
+/// One text on its way.
+pub struct Outgoing<'a> {
+    pub origin: Origin<'a>,
+    pub claim: &'a Held,
+    pub inbound_sid: &'a MessageSid,
+    /// The dispatcher item the cascade started from.
+    pub dispatcher_id: &'a DispatcherId,
+    pub plan: &'a CascadePlan,
+    /// What came before this walk: the failed or unacknowledged try, when moving on.
+    pub passed: Vec<Attempt>,
+    /// The text as the dispatcher reads it, before its reference line.
+    pub body: String,
+    pub media_urls: &'a [String],
+    pub status_callback: Option<&'a str>,
+    /// When the message's log items expire.
+    pub expires_at: i64,
+}
+
+/// How the walk ended, when nothing failed on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    To {
+        tier: Tier,
+        forwarded_sid: MessageSid,
+    },
+    /// No tier of the plan took it; `reason` says why, tier by tier.
+    NoTier { reason: String },
+}
+
+impl RelayPorts<'_> {
+    /// Sends `out` down its plan. On an error the claim is the caller's to give back,
+    /// except after a send whose outcome is unknown: then it is finished here as
+    /// `outcome_unknown`, so nothing sends the text again.
+    pub(crate) async fn send(&self, out: Outgoing<'_>, now: i64) -> Result<Sent, RelayError> {
+        let reference = match &self.acks {
+            Some(acks) => Some(acks.reserve(out.inbound_sid, now, out.expires_at).await?),
+            None => None,
+        };
+        let body = match &reference {
+            Some(reference) => format!("{}{}", out.body, Acks::instruction(reference)),
+            None => out.body.clone(),
+        };
+        let text = Relayed {
+            inbound_sid: out.inbound_sid,
+            body: &body,
+            media_urls: out.media_urls,
+            status_callback: out.status_callback,
+        };
+        let walk = walk_tiers(self.sender, &out.plan.targets, text).await;
+        let mut attempts = out.passed.clone();
+        attempts.extend(walk.attempts);
+        let (target, sent) = match walk.end {
+            WalkEnd::Sent { target, sent } => (target, sent),
+            WalkEnd::Exhausted => {
+                let reason = cascade_reason(out.plan, &attempts, None);
+                return Ok(Sent::NoTier { reason });
+            }
+            WalkEnd::Stopped(error) => {
+                if matches!(error, SendError::OutcomeUnknown { .. }) {
+                    let detail = error.to_string();
+                    let finish = Finish {
+                        state: RecordState::OutcomeUnknown,
+                        response: None,
+                        detail: Some(&detail),
+                        expires_at: out.expires_at,
+                    };
+                    self.finish(out.claim, &finish).await;
+                }
+                return Err(RelayError::Twilio(error));
+            }
+        };
+        let tier = target.tier;
+        let reason = cascade_reason(out.plan, &attempts, Some(tier));
+        let moved_on = matches!(out.origin, Origin::MoveOn { .. });
+        if moved_on {
+            metric::moved_on(tier);
+        } else {
+            metric::relayed(tier);
+        }
+        if moved_on || tier != Tier::Primary {
+            metric::cascaded(cascade_cause(out.plan, &attempts, Some(tier)));
+        }
+        tracing::info!(
+            routing_decision = tier.as_str(),
+            dispatcher_id = %out.dispatcher_id,
+            cascade_reason = %reason,
+            message_sid = %out.inbound_sid,
+            forwarded_sid = %sent.sid,
+            forwarded_to = %target.number.masked(),
+            num_media = out.media_urls.len(),
+            moved_on,
+            "message routed"
+        );
+        let alert_kind = self
+            .record(&out, &target, &sent, &reason, attempts, now)
+            .await;
+        if let (Some(acks), Some(reference)) = (&self.acks, &reference) {
+            if let Origin::MoveOn { forward, .. } = &out.origin {
+                close_old_reference(acks, forward).await;
+            }
+            if let Err(e) = acks
+                .sent(out.inbound_sid, reference, &sent.sid, &target.number, now)
+                .await
+            {
+                let reason = format!(
+                    "the text went out, but its acknowledgement timer could not be started ({e}); it will not escalate by itself"
+                );
+                tracing::error!(message_sid = %out.inbound_sid, reason, "acknowledgement not armed");
+                let alert = Alert::new(AlertKind::Undeliverable, out.dispatcher_id, reason, now)
+                    .for_message(out.inbound_sid);
+                publish_or_log(self.alerts, &alert).await;
+            }
+        }
+        if let Some(kind) = alert_kind {
+            let alert = Alert::new(kind, out.dispatcher_id, reason, now)
+                .for_message(out.inbound_sid)
+                .routed_to(tier)
+                .with_invalid_numbers(invalid_numbers(out.plan));
+            publish_or_log(self.alerts, &alert).await;
+        }
+        Ok(Sent::To {
+            tier,
+            forwarded_sid: sent.sid,
+        })
+    }
+
+    /// Writes what went out and finishes the claim; the alert the send calls for, if
+    /// any. A write that fails is logged, never fatal: the text is out, and failing now
+    /// would send it again.
+    async fn record(
+        &self,
+        out: &Outgoing<'_>,
+        target: &Target,
+        sent: &SentSms,
+        reason: &str,
+        attempts: Vec<Attempt>,
+        now: i64,
+    ) -> Option<AlertKind> {
+        let (tier, to, sid, status) = (target.tier, &target.number, &sent.sid, sent.status);
+        match &out.origin {
+            Origin::Inbound {
+                sms,
+                kept,
+                body_truncated,
+            } => {
+                let record = ForwardRecord {
+                    inbound_sid: sms.sid.clone(),
+                    from: sms.from.clone(),
+                    to: sms.to.clone(),
+                    routing_decision: tier,
+                    dispatcher_id: out.dispatcher_id.clone(),
+                    cascade_reason: reason.to_string(),
+                    forwarded_sid: sid.clone(),
+                    forwarded_to: to.clone(),
+                    forwarded_status: status,
+                    relay: kept.clone(),
+                    body_truncated: *body_truncated,
+                    attempts,
+                    received_at: now,
+                    forwarded_at: now,
+                    expires_at: out.expires_at,
+                };
+                // The inbound claim becomes the forwarded record in the same write.
+                if let Err(e) = self.log.record_forwarded(&record, &out.claim.owner).await {
+                    tracing::error!(message_sid = %sms.sid, forwarded_sid = %sid, error = %e, "message forwarded but the message log could not be written");
+                }
+                (tier != Tier::Primary).then_some(AlertKind::Cascade)
+            }
+            Origin::MoveOn { forward, cause } => {
+                let moved = MovedOn {
+                    inbound_sid: forward.inbound_sid.clone(),
+                    failed_sid: forward.sid.clone(),
+                    tier,
+                    dispatcher_id: forward.dispatcher_id.clone(),
+                    cascade_reason: reason.to_string(),
+                    forwarded_sid: sid.clone(),
+                    forwarded_to: to.clone(),
+                    status,
+                    attempts,
+                    at: now,
+                    expires_at: out.expires_at,
+                };
+                if let Err(e) = self.log.record_moved_on(&moved).await {
+                    // The finished claim below still keeps it from going on twice.
+                    tracing::error!(message_sid = %forward.inbound_sid, error = %e, "moved on, but the message log could not be written");
+                }
+                self.finish(out.claim, &finished(RecordState::MovedOn, out.expires_at))
+                    .await;
+                Some(cause.moved_alert())
+            }
+        }
+    }
+
+    /// Ends the claim as `finish` says; a failure is logged (the claim then expires).
+    pub(crate) async fn finish(&self, claim: &Held, finish: &Finish<'_>) {
+        if let Err(e) = self.claims.finish(&claim.key, &claim.owner, finish).await {
+            tracing::error!(key = %claim.key, error = %e, "could not finish the claim");
+        }
+    }
+
+    /// Gives the claim back, so a redelivery can send the text; a failure is logged
+    /// (a redelivery then waits for the claim's lock to lapse).
+    pub(crate) async fn release(&self, claim: &Held) {
+        if let Err(e) = self.claims.release(&claim.key, &claim.owner).await {
+            tracing::error!(key = %claim.key, error = %e, "could not release the claim; a redelivery will wait for it to expire");
+        }
+    }
+}
+
+/// A final state with nothing to replay.
+pub(crate) fn finished(state: RecordState, expires_at: i64) -> Finish<'static> {
+    Finish {
+        state,
+        response: None,
+        detail: None,
+        expires_at,
+    }
+}
+
+/// The reference of a text that was moved on no longer names an open text.
+pub(crate) async fn close_old_reference(acks: &Acks<'_>, forward: &ForwardedMessage) {
+    let Ok(Some(reference)) = acks.store.current_ref(&forward.inbound_sid).await else {
+        return;
+    };
+    if let Err(e) = acks.store.close_ref(&reference, &forward.to).await {
+        tracing::error!(message_sid = %forward.inbound_sid, error = %e, "could not close the old reference");
+    }
+}
+
+/// The tiers of `plan` skipped for a number that does not normalise, for alerts.
+fn invalid_numbers(plan: &CascadePlan) -> Vec<String> {
+    plan.invalid_numbers()
+        .map(|skipped| match &skipped.reason {
+            SkipReason::InvalidNumber { raw, .. } => format!("{}: {raw}", skipped.tier),
+            other => format!("{}: {other}", skipped.tier),
+        })
+        .collect()
+}
