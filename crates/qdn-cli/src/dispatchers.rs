@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::cli::{DispatchersCommand, PutArgs};
 use crate::context::{self, CommandResult, Done, Failure, Settings};
 use crate::format::{age, duration, iso, out, out_json, parse_duration, render, table, unix_now};
-use crate::store::{DispatcherPatch, PutOutcome};
+use crate::store::{DispatcherPatch, Field, PutOutcome, new_item_fields};
 
 pub async fn run(settings: &Settings, command: DispatchersCommand) -> CommandResult {
     match command {
@@ -349,25 +349,14 @@ fn patch_from(args: &PutArgs, country: CountryCode) -> Result<DispatcherPatch, F
     Ok(patch)
 }
 
-/// The patch's fields as `(attribute, value as written)`.
-fn patch_fields(patch: &DispatcherPatch) -> Vec<(&'static str, Value)> {
-    let mut fields = Vec::new();
-    if let Some(phone) = &patch.phone {
-        fields.push(("phone", json!(phone)));
+/// A field as `put` shows it.
+fn field_json(field: &Field) -> Value {
+    match field {
+        Field::Text(text) => json!(text),
+        Field::Seconds(secs) => json!(secs),
+        Field::Flag(flag) => json!(flag),
+        Field::Time(at) => json!(at),
     }
-    if let Some(backup) = &patch.backup_dispatcher {
-        fields.push(("backup_dispatcher", json!(backup)));
-    }
-    if let Some(tertiary) = &patch.tertiary_contact {
-        fields.push(("tertiary_contact", json!(tertiary)));
-    }
-    if let Some(ttl) = patch.message_log_ttl {
-        fields.push(("message_log_ttl", json!(ttl)));
-    }
-    if let Some(on_duty) = patch.on_duty {
-        fields.push(("on_duty", json!(on_duty)));
-    }
-    fields
 }
 
 fn shown(value: &Value) -> String {
@@ -400,10 +389,9 @@ async fn put(settings: &Settings, args: PutArgs) -> CommandResult {
     let outcome = context::operator_store(&aws, settings)
         .put_fields(&id, &patch, now)
         .await?;
-    let mut written = patch_fields(&patch);
+    let mut written = patch.fields();
     if outcome == PutOutcome::Created {
-        written.push(("available", json!(true)));
-        written.push(("last_heartbeat", json!(now)));
+        written.extend(new_item_fields(now));
     }
     let verb = match outcome {
         PutOutcome::Created => "created",
@@ -412,7 +400,7 @@ async fn put(settings: &Settings, args: PutArgs) -> CommandResult {
     if settings.json {
         let set: serde_json::Map<String, Value> = written
             .iter()
-            .map(|(name, value)| (name.to_string(), value.clone()))
+            .map(|(attribute, value)| (attribute.to_string(), field_json(value)))
             .collect();
         out_json(&json!({
             "dispatcher_id": id.as_str(),
@@ -421,17 +409,17 @@ async fn put(settings: &Settings, args: PutArgs) -> CommandResult {
         }));
         return Ok(Done::Ok);
     }
-    let old = |name: &str| match (&before, outcome) {
-        (Some(record), PutOutcome::Updated) => shown(&stored_field(record, name)),
+    let old = |attribute| match (&before, outcome) {
+        (Some(record), PutOutcome::Updated) => shown(&stored_field(record, attribute)),
         _ => "-".into(),
     };
     let mut t = table(&["FIELD", "BEFORE", "AFTER"]);
-    for (name, value) in &written {
-        let after = match *name {
-            "last_heartbeat" => iso(now),
-            _ => shown(value),
+    for (attribute, value) in &written {
+        let after = match value {
+            Field::Time(at) => iso(*at),
+            other => shown(&field_json(other)),
         };
-        t.add_row(vec![name.to_string(), old(name), after]);
+        t.add_row(vec![attribute.to_string(), old(*attribute), after]);
     }
     let scope = match outcome {
         PutOutcome::Created => "a new item, available now",
@@ -446,20 +434,21 @@ async fn put(settings: &Settings, args: PutArgs) -> CommandResult {
 }
 
 /// A field `put` writes, as the item held it (its safe value when it was damaged).
-fn stored_field(record: &DispatcherRecord, name: &str) -> Value {
+fn stored_field(record: &DispatcherRecord, attribute: DispatcherAttribute) -> Value {
     let flag = |flag: Flag| match flag {
         Flag::Set(value) => json!(value),
         Flag::Absent => Value::Null,
         Flag::Damaged => json!("(damaged)"),
     };
-    match name {
-        "phone" => json!(record.phone),
-        "backup_dispatcher" => json!(record.backup_dispatcher),
-        "tertiary_contact" => json!(record.tertiary_contact),
-        "message_log_ttl" => json!(record.message_log_ttl),
-        "on_duty" => flag(record.on_duty),
-        "available" => flag(record.available),
-        _ => Value::Null,
+    match attribute {
+        DispatcherAttribute::Phone => json!(record.phone),
+        DispatcherAttribute::BackupDispatcher => json!(record.backup_dispatcher),
+        DispatcherAttribute::TertiaryContact => json!(record.tertiary_contact),
+        DispatcherAttribute::MessageLogTtl => json!(record.message_log_ttl),
+        DispatcherAttribute::OnDuty => flag(record.on_duty),
+        DispatcherAttribute::Available => flag(record.available),
+        DispatcherAttribute::LastHeartbeat => json!(record.last_heartbeat),
+        DispatcherAttribute::DispatcherId => json!(record.dispatcher_id.as_str()),
     }
 }
 

@@ -4,6 +4,7 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use relay_aws::dynamo::{condition_held, unavailable};
+use relay_core::dispatcher::DispatcherAttribute;
 use relay_core::ids::DispatcherId;
 use relay_core::ports::StoreError;
 
@@ -32,6 +33,51 @@ impl DispatcherPatch {
     pub fn is_empty(&self) -> bool {
         self == &DispatcherPatch::default()
     }
+
+    /// The fields the patch writes, by attribute, in the item's order.
+    pub fn fields(&self) -> Vec<(DispatcherAttribute, Field)> {
+        let text = |value: &Option<String>| value.clone().map(Field::Text);
+        [
+            (DispatcherAttribute::Phone, text(&self.phone)),
+            (
+                DispatcherAttribute::BackupDispatcher,
+                text(&self.backup_dispatcher),
+            ),
+            (
+                DispatcherAttribute::TertiaryContact,
+                text(&self.tertiary_contact),
+            ),
+            (
+                DispatcherAttribute::MessageLogTtl,
+                self.message_log_ttl.map(Field::Seconds),
+            ),
+            (DispatcherAttribute::OnDuty, self.on_duty.map(Field::Flag)),
+        ]
+        .into_iter()
+        .filter_map(|(attribute, field)| Some((attribute, field?)))
+        .collect()
+    }
+}
+
+/// One field's value as `put` writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Text(String),
+    Seconds(u64),
+    Flag(bool),
+    /// Unix seconds (`last_heartbeat` of a new item).
+    Time(i64),
+}
+
+impl Field {
+    fn attribute_value(&self) -> AttributeValue {
+        match self {
+            Field::Text(text) => s(text.as_str()),
+            Field::Seconds(secs) => n(secs),
+            Field::Flag(flag) => AttributeValue::Bool(*flag),
+            Field::Time(at) => n(at),
+        }
+    }
 }
 
 /// What [`DispatcherPatch`] did to the dispatcher item.
@@ -42,6 +88,16 @@ pub enum PutOutcome {
     /// The item existed: only the patch's fields were set.
     Updated,
 }
+
+/// What a new item gets besides the patch: available, with a heartbeat now.
+pub fn new_item_fields(now: i64) -> [(DispatcherAttribute, Field); 2] {
+    [
+        (DispatcherAttribute::Available, Field::Flag(true)),
+        (DispatcherAttribute::LastHeartbeat, Field::Time(now)),
+    ]
+}
+
+const KEY: &str = DispatcherAttribute::DispatcherId.as_str();
 
 /// The operator's view of both tables.
 pub struct OperatorStore {
@@ -101,27 +157,6 @@ impl OperatorStore {
         ))
     }
 
-    /// The patch's fields as `(attribute, value)` pairs.
-    fn patch_attributes(patch: &DispatcherPatch) -> Vec<(&'static str, AttributeValue)> {
-        let mut fields = Vec::new();
-        if let Some(phone) = &patch.phone {
-            fields.push(("phone", s(phone)));
-        }
-        if let Some(backup) = &patch.backup_dispatcher {
-            fields.push(("backup_dispatcher", s(backup)));
-        }
-        if let Some(tertiary) = &patch.tertiary_contact {
-            fields.push(("tertiary_contact", s(tertiary)));
-        }
-        if let Some(ttl) = patch.message_log_ttl {
-            fields.push(("message_log_ttl", n(ttl)));
-        }
-        if let Some(on_duty) = patch.on_duty {
-            fields.push(("on_duty", AttributeValue::Bool(on_duty)));
-        }
-        fields
-    }
-
     /// Sets the patch's fields of an existing item; `Ok(false)` when there is none.
     async fn update_fields(
         &self,
@@ -132,14 +167,15 @@ impl OperatorStore {
             .client
             .update_item()
             .table_name(&self.state_table)
-            .key("dispatcher_id", s(id.as_str()))
-            .condition_expression("attribute_exists(dispatcher_id)");
+            .key(KEY, s(id.as_str()))
+            .condition_expression("attribute_exists(#key)")
+            .expression_attribute_names("#key", KEY);
         let mut sets = Vec::new();
-        for (i, (name, value)) in Self::patch_attributes(patch).into_iter().enumerate() {
+        for (i, (attribute, value)) in patch.fields().into_iter().enumerate() {
             sets.push(format!("#f{i} = :v{i}"));
             request = request
-                .expression_attribute_names(format!("#f{i}"), name)
-                .expression_attribute_values(format!(":v{i}"), value);
+                .expression_attribute_names(format!("#f{i}"), attribute.as_str())
+                .expression_attribute_values(format!(":v{i}"), value.attribute_value());
         }
         let request = request.update_expression(format!("SET {}", sets.join(", ")));
         condition_held(&self.state_table, "UpdateItem", request.send().await)
@@ -157,12 +193,11 @@ impl OperatorStore {
             .client
             .put_item()
             .table_name(&self.state_table)
-            .item("dispatcher_id", s(id.as_str()))
-            .item("available", AttributeValue::Bool(true))
-            .item("last_heartbeat", n(now))
-            .condition_expression("attribute_not_exists(dispatcher_id)");
-        for (name, value) in Self::patch_attributes(patch) {
-            request = request.item(name, value);
+            .item(KEY, s(id.as_str()))
+            .condition_expression("attribute_not_exists(#key)")
+            .expression_attribute_names("#key", KEY);
+        for (attribute, value) in new_item_fields(now).into_iter().chain(patch.fields()) {
+            request = request.item(attribute.as_str(), value.attribute_value());
         }
         condition_held(&self.state_table, "PutItem", request.send().await)
     }

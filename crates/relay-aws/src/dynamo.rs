@@ -75,6 +75,13 @@ where
     }
 }
 
+// The dispatcher item's attributes this adapter writes, named where the domain names
+// them.
+const KEY: &str = DispatcherAttribute::DispatcherId.as_str();
+const AVAILABLE: &str = DispatcherAttribute::Available.as_str();
+const ON_DUTY: &str = DispatcherAttribute::OnDuty.as_str();
+const LAST_HEARTBEAT: &str = DispatcherAttribute::LastHeartbeat.as_str();
+
 /// The `STATE_TABLE` of dispatcher items, keyed by `dispatcher_id`.
 #[derive(Debug, Clone)]
 pub struct DynamoDispatcherStore {
@@ -160,7 +167,7 @@ impl DispatcherStore for DynamoDispatcherStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("dispatcher_id", s(id.as_str()))
+            .key(KEY, s(id.as_str()))
             .consistent_read(true)
             .send()
             .await
@@ -214,9 +221,10 @@ impl DispatcherStore for DynamoDispatcherStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("dispatcher_id", s(id.as_str()))
-            .update_expression("SET available = :false")
-            .condition_expression("available = :true")
+            .key(KEY, s(id.as_str()))
+            .update_expression("SET #available = :false")
+            .condition_expression("#available = :true")
+            .expression_attribute_names("#available", AVAILABLE)
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
@@ -235,17 +243,21 @@ impl DispatcherStore for DynamoDispatcherStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("dispatcher_id", s(id.as_str()))
-            .condition_expression("attribute_exists(dispatcher_id)")
+            .key(KEY, s(id.as_str()))
+            .condition_expression("attribute_exists(#key)")
+            .expression_attribute_names("#key", KEY)
+            .expression_attribute_names("#on_duty", ON_DUTY)
             .expression_attribute_values(":on_duty", AttributeValue::Bool(on_duty));
         let request = if on_duty {
             request
                 .update_expression(
-                    "SET on_duty = :on_duty, available = :on_duty, last_heartbeat = :now",
+                    "SET #on_duty = :on_duty, #available = :on_duty, #last_heartbeat = :now",
                 )
+                .expression_attribute_names("#available", AVAILABLE)
+                .expression_attribute_names("#last_heartbeat", LAST_HEARTBEAT)
                 .expression_attribute_values(":now", n(now))
         } else {
-            request.update_expression("SET on_duty = :on_duty")
+            request.update_expression("SET #on_duty = :on_duty")
         };
         condition_held(&self.table, "UpdateItem", request.send().await)
     }
@@ -262,33 +274,38 @@ impl DispatcherStore for DynamoDispatcherStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("dispatcher_id", s(id.as_str()))
+            .key(KEY, s(id.as_str()))
+            .expression_attribute_names("#key", KEY)
+            .expression_attribute_names("#available", AVAILABLE)
+            .expression_attribute_names("#on_duty", ON_DUTY)
             .expression_attribute_values(":healthy", AttributeValue::Bool(healthy));
-        let mut condition = vec!["attribute_exists(dispatcher_id)".to_string()];
+        let mut condition = vec!["attribute_exists(#key)".to_string()];
+        // `name` is the placeholder (`#available`, `#on_duty`) bound above.
         for (name, flag) in [("available", seen.available), ("on_duty", seen.on_duty)] {
             condition.push(match flag {
-                Flag::Absent => format!("attribute_not_exists({name})"),
+                Flag::Absent => format!("attribute_not_exists(#{name})"),
                 Flag::Set(value) => {
                     request = request.expression_attribute_values(
                         format!(":seen_{name}"),
                         AttributeValue::Bool(value),
                     );
-                    format!("{name} = :seen_{name}")
+                    format!("#{name} = :seen_{name}")
                 }
                 // Still not a boolean: nobody mended it meanwhile.
                 Flag::Damaged => {
                     request = request.expression_attribute_values(":bool_type", s("BOOL"));
-                    format!("attribute_exists({name}) AND NOT attribute_type({name}, :bool_type)")
+                    format!("attribute_exists(#{name}) AND NOT attribute_type(#{name}, :bool_type)")
                 }
             });
         }
         request = request.condition_expression(condition.join(" AND "));
         request = if healthy {
             request
-                .update_expression("SET available = :healthy, last_heartbeat = :now")
+                .update_expression("SET #available = :healthy, #last_heartbeat = :now")
+                .expression_attribute_names("#last_heartbeat", LAST_HEARTBEAT)
                 .expression_attribute_values(":now", n(now))
         } else {
-            request.update_expression("SET available = :healthy")
+            request.update_expression("SET #available = :healthy")
         };
         condition_held(&self.table, "UpdateItem", request.send().await)
     }
@@ -299,9 +316,11 @@ impl DispatcherStore for DynamoDispatcherStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("dispatcher_id", s(id.as_str()))
-            .update_expression("SET last_heartbeat = :now")
-            .condition_expression("attribute_exists(dispatcher_id)")
+            .key(KEY, s(id.as_str()))
+            .update_expression("SET #last_heartbeat = :now")
+            .condition_expression("attribute_exists(#key)")
+            .expression_attribute_names("#key", KEY)
+            .expression_attribute_names("#last_heartbeat", LAST_HEARTBEAT)
             .expression_attribute_values(":now", n(now))
             .send()
             .await;

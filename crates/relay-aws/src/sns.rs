@@ -33,7 +33,7 @@ impl AlertPublisher for SnsAlertPublisher {
             .string_value(alert.kind.as_str())
             .build()
             .map_err(|e| AlertError {
-                kind: alert.kind.as_str(),
+                kind: alert.kind,
                 detail: e.to_string(),
             })?;
         self.client
@@ -45,7 +45,7 @@ impl AlertPublisher for SnsAlertPublisher {
             .send()
             .await
             .map_err(|e| AlertError {
-                kind: alert.kind.as_str(),
+                kind: alert.kind,
                 detail: DisplayErrorContext(e).to_string(),
             })?;
         Ok(())

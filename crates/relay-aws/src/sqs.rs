@@ -37,7 +37,10 @@ impl TimerQueue for SqsTimerQueue {
             .delay_seconds(delay_secs.min(MAX_DELAY_SECS) as i32)
             .send()
             .await
-            .map_err(|e| TimerError(DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| TimerError::Unavailable {
+                queue: self.queue_url.clone(),
+                detail: DisplayErrorContext(e).to_string(),
+            })?;
         Ok(())
     }
 }

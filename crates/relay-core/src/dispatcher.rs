@@ -32,7 +32,7 @@ pub enum DispatcherAttribute {
 }
 
 impl DispatcherAttribute {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             DispatcherAttribute::DispatcherId => "dispatcher_id",
             DispatcherAttribute::Phone => "phone",

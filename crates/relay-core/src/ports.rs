@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use async_trait::async_trait;
 
 use crate::ack::{AckRef, AckState, AckTimer};
-use crate::alert::Alert;
+use crate::alert::{Alert, AlertKind};
 use crate::cascade::{Attempt, Tier};
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState, StoredResponse};
 use crate::delivery::DeliveryStatus;
@@ -368,10 +368,11 @@ pub trait SmsSender: Send + Sync {
     async fn send(&self, sms: &OutgoingSms) -> Result<SentSms, SendError>;
 }
 
+/// An alert the topic did not take; `detail` is the service's own words, for the log.
 #[derive(Debug, thiserror::Error)]
-#[error("publishing the {kind} alert failed: {detail}")]
+#[error("publishing the {} alert failed: {detail}", .kind.as_str())]
 pub struct AlertError {
-    pub kind: &'static str,
+    pub kind: AlertKind,
     pub detail: String,
 }
 
@@ -435,9 +436,25 @@ pub trait AckStore: Send + Sync {
     async fn close_ref(&self, reference: &AckRef, phone: &PhoneNumber) -> Result<(), StoreError>;
 }
 
+/// Why an acknowledgement timer was not scheduled.
 #[derive(Debug, thiserror::Error)]
-#[error("scheduling the acknowledgement timer failed: {0}")]
-pub struct TimerError(pub String);
+pub enum TimerError {
+    /// The queue refused the timer or could not be reached; `detail` is the service's
+    /// own words, for the log only.
+    #[error("the acknowledgement queue did not take the timer: {detail}")]
+    Unavailable { queue: String, detail: String },
+}
+
+impl TimerError {
+    /// What failed, without the service's own text: for alerts.
+    pub fn summary(&self) -> String {
+        match self {
+            TimerError::Unavailable { queue, .. } => {
+                format!("SQS SendMessage to {queue} failed")
+            }
+        }
+    }
+}
 
 /// Where acknowledgement timers wait (an SQS queue with a delay).
 #[async_trait]

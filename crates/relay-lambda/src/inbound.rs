@@ -7,7 +7,7 @@ use lambda_http::{Body, Request, Response};
 use relay_app::answer::error_body;
 use relay_app::clock::unix_now;
 use relay_app::config::InboundSettings;
-use relay_app::relay::acks::Acks;
+use relay_app::relay::acks::{AckError, Acks};
 use relay_app::relay::status::StatusCallbacks;
 use relay_app::relay::{Handled, Relay, RelayError, RelayPorts};
 use relay_app::secret_cache::SecretCache;
@@ -153,7 +153,12 @@ impl ApiError {
             },
             // 5xx so Twilio's fallback URL takes the message over.
             ApiError::Relay(e) => match e {
-                RelayError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                RelayError::Store(_) | RelayError::Ack(AckError::Store(_) | AckError::Timer(_)) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+                RelayError::Ack(AckError::NoFreeReference { .. }) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 RelayError::PrimaryMissing(_) | RelayError::NoTierReachable(_) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
@@ -175,7 +180,9 @@ impl ApiError {
                 WebhookError::BadSignature => "bad_signature",
             },
             ApiError::Relay(e) => match e {
-                RelayError::Store(_) => "store_unavailable",
+                RelayError::Store(_) | RelayError::Ack(AckError::Store(_)) => "store_unavailable",
+                RelayError::Ack(AckError::NoFreeReference { .. }) => "no_free_reference",
+                RelayError::Ack(AckError::Timer(_)) => "timer_unavailable",
                 RelayError::PrimaryMissing(_) => "primary_dispatcher_missing",
                 RelayError::NoTierReachable(_) => "no_tier_reachable",
                 RelayError::Twilio(SendError::OutcomeUnknown { .. }) => "twilio_outcome_unknown",

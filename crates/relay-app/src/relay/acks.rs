@@ -7,11 +7,35 @@ use crate::config::AckSettings;
 use relay_core::ack::{AckRef, AckTimer, ack_instruction};
 use relay_core::ids::MessageSid;
 use relay_core::phone::PhoneNumber;
-use relay_core::ports::{AckStore, StoreError, TimerQueue};
+use relay_core::ports::{AckStore, StoreError, TimerError, TimerQueue};
 
 /// How many random references to try before giving up on finding a free one (with
 /// 32,768 of them, only a relay with thousands of open messages gets near it).
 const REF_TRIES: usize = 20;
+
+/// Why acknowledgement could not do its part for a text.
+#[derive(Debug, thiserror::Error)]
+pub enum AckError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Every reference tried is held by an open text: thousands of texts are open, or
+    /// references are not being closed.
+    #[error("no free acknowledgement reference in {tries} tries")]
+    NoFreeReference { tries: usize },
+    #[error(transparent)]
+    Timer(#[from] TimerError),
+}
+
+impl AckError {
+    /// What failed, without a service's own text: for alerts and answers.
+    pub fn summary(&self) -> String {
+        match self {
+            AckError::Store(e) => e.summary(),
+            AckError::NoFreeReference { .. } => self.to_string(),
+            AckError::Timer(e) => e.summary(),
+        }
+    }
+}
 
 /// What an `ACK` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +88,7 @@ impl Acks<'_> {
         sid: &MessageSid,
         now: i64,
         expires_at: i64,
-    ) -> Result<AckRef, StoreError> {
+    ) -> Result<AckRef, AckError> {
         for _ in 0..REF_TRIES {
             let reference = AckRef::random();
             if self
@@ -75,11 +99,7 @@ impl Acks<'_> {
                 return Ok(reference);
             }
         }
-        Err(StoreError::Malformed {
-            table: "message log".into(),
-            key: "ackref#*".into(),
-            detail: format!("no free acknowledgement reference in {REF_TRIES} tries"),
-        })
+        Err(AckError::NoFreeReference { tries: REF_TRIES })
     }
 
     /// The last line of the text.
@@ -97,12 +117,11 @@ impl Acks<'_> {
         forwarded_sid: &MessageSid,
         to: &PhoneNumber,
         now: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), AckError> {
         // Milliseconds: a bare ACK takes the oldest, even of texts sent the same second.
         self.store
             .await_ack(sid, reference, to, unix_millis())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let timer = AckTimer {
             inbound_sid: sid.clone(),
             forwarded_sid: forwarded_sid.clone(),
@@ -111,8 +130,7 @@ impl Acks<'_> {
         };
         self.timers
             .schedule(&timer, self.settings.timeout_secs)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         tracing::info!(message_sid = %sid, forwarded_sid = %forwarded_sid, ack_ref = %reference, to = %to.masked(), window_secs = self.settings.timeout_secs, "awaiting acknowledgement");
         Ok(())
     }

@@ -159,9 +159,10 @@ impl RelayPorts<'_> {
                 .await
             {
                 let reason = format!(
-                    "the text went out, but its acknowledgement timer could not be started ({e}); it will not escalate by itself"
+                    "the text went out, but its acknowledgement timer could not be started ({}); it will not escalate by itself",
+                    e.summary()
                 );
-                tracing::error!(message_sid = %out.inbound_sid, reason, "acknowledgement not armed");
+                tracing::error!(message_sid = %out.inbound_sid, reason, error = %e, "acknowledgement not armed");
                 let alert = Alert::new(AlertKind::Undeliverable, out.dispatcher_id, reason, now)
                     .for_message(out.inbound_sid);
                 publish_or_log(self.alerts, &alert).await;

@@ -24,7 +24,7 @@ use relay_core::sms::{ACK_LINES_RESERVE, Command, InboundSms, forwarded_text};
 
 use crate::alerting::publish_or_log;
 use crate::config::InboundSettings;
-use acks::{AckOutcome, Acks};
+use acks::{AckError, AckOutcome, Acks};
 use forwarding::{Held, Origin, Outgoing, Sent};
 
 /// What became of a webhook that was handled.
@@ -52,6 +52,9 @@ pub enum RelayError {
     NoTierReachable(String),
     #[error(transparent)]
     Twilio(SendError),
+    /// A reference for the text could not be reserved.
+    #[error("{}", .0.summary())]
+    Ack(#[from] AckError),
 }
 
 impl RelayError {
@@ -65,6 +68,7 @@ impl RelayError {
     pub fn detail(&self) -> String {
         match self {
             RelayError::Store(e) => e.to_string(),
+            RelayError::Ack(e) => e.to_string(),
             other => other.to_string(),
         }
     }
