@@ -192,7 +192,7 @@ pub fn function_code(binaries: &[String]) -> FunctionCode {
 }
 
 /// The host's target triple, as `cargo -vV` reports it.
-fn host_triple(cargo: &str) -> String {
+pub fn host_triple(cargo: &str) -> String {
     let output = Command::new(cargo)
         .arg("-vV")
         .output()

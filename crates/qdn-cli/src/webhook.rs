@@ -5,7 +5,6 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use relay_core::phone::PhoneNumber;
-use relay_core::secret::TwilioAccount;
 use relay_core::signature::compute_signature;
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -97,8 +96,7 @@ pub async fn run(settings: &Settings, args: WebhookArgs) -> CommandResult {
     let secret_id = settings.twilio_secret_id()?;
     let aws = context::aws_config().await;
     let secrets = context::secret_cache(&aws)?;
-    let account =
-        TwilioAccount::from_versions(secret_id, &*secrets.get(secret_id).await?, country)?;
+    let account = secrets.twilio_account(secret_id, country).await?;
     let to = to_flag.or(account.from_number.clone()).ok_or_else(|| {
         Failure::usage(format!(
             "the Twilio secret {secret_id} has no from_number: give --to"

@@ -22,7 +22,7 @@ use relay_core::sms::FieldError;
 
 use crate::api::{StartupError, fail_invocation, invocation_deadline, json_response};
 use crate::clients::Clients;
-use crate::startup::prefetch_failed;
+use crate::startup::prefetch_step;
 use crate::webhook::{Route, Webhook, WebhookError};
 
 /// Everything an invocation needs, built once per execution environment.
@@ -64,26 +64,14 @@ impl InboundApp {
     /// cache), the primary's item (opening the DynamoDB connection) and a connection to
     /// Twilio's API.
     async fn prefetch(&self) {
-        let secret = async {
-            if let Err(e) = self.twilio_account().await {
-                prefetch_failed("twilio_secret", &e);
-            }
-        };
-        let dynamodb = async {
-            if let Err(e) = self
-                .dispatchers
-                .get(&self.settings.primary_dispatcher_id)
-                .await
-            {
-                prefetch_failed("dynamodb", &e);
-            }
-        };
-        let twilio = async {
-            if let Err(e) = self.twilio.warm().await {
-                prefetch_failed("twilio_connection", &e);
-            }
-        };
-        tokio::join!(secret, dynamodb, twilio);
+        tokio::join!(
+            prefetch_step("twilio_secret", self.twilio_account()),
+            prefetch_step(
+                "dynamodb",
+                self.dispatchers.get(&self.settings.primary_dispatcher_id)
+            ),
+            prefetch_step("twilio_connection", self.twilio.warm()),
+        );
     }
 }
 

@@ -24,7 +24,7 @@ use relay_core::secret::{SecretError, TwilioAccount};
 
 use crate::api::{StartupError, fail_invocation, invocation_deadline, json_response};
 use crate::clients::Clients;
-use crate::startup::prefetch_failed;
+use crate::startup::prefetch_step;
 
 pub const OUTBOUND_PATH: &str = "/api/v1/sms/outbound";
 
@@ -62,30 +62,19 @@ impl OutboundApp {
     /// What every first reply waits for, at once: both secrets (into the cache), a
     /// DynamoDB connection and a connection to Twilio's API.
     async fn prefetch(&self) {
-        let jwt = async {
-            if let Err(e) = self.jwt_keys().await {
-                prefetch_failed("jwt_secret", &e);
-            }
-        };
-        let twilio_secret = async {
-            if let Err(e) = self.twilio_account().await {
-                prefetch_failed("twilio_secret", &e);
-            }
-        };
         // Any item opens the connection; the reply's own dispatcher is not known yet.
-        let dynamodb = async {
-            if let Ok(id) = DispatcherId::parse(CONNECTION_PROBE_ID)
-                && let Err(e) = self.dispatchers.get(&id).await
-            {
-                prefetch_failed("dynamodb", &e);
+        let probe = async {
+            match DispatcherId::parse(CONNECTION_PROBE_ID) {
+                Ok(id) => self.dispatchers.get(&id).await.map(|_| ()),
+                Err(_) => Ok(()),
             }
         };
-        let twilio = async {
-            if let Err(e) = self.twilio.warm().await {
-                prefetch_failed("twilio_connection", &e);
-            }
-        };
-        tokio::join!(jwt, twilio_secret, dynamodb, twilio);
+        tokio::join!(
+            prefetch_step("jwt_secret", self.jwt_keys()),
+            prefetch_step("twilio_secret", self.twilio_account()),
+            prefetch_step("dynamodb", probe),
+            prefetch_step("twilio_connection", self.twilio.warm()),
+        );
     }
 
     async fn jwt_keys(&self) -> Result<JwtKeys, SecretError> {

@@ -92,10 +92,15 @@ impl InitClock {
     }
 }
 
-/// Logs a prefetch step that failed: not fatal, the first invocation tries again
-/// (and fails, naming the problem, if it persists).
-pub fn prefetch_failed(step: &'static str, error: &dyn std::fmt::Display) {
-    tracing::warn!(step, %error, "prefetch step failed; the first invocation retries it");
+/// Runs one step of a prefetch. A failure is logged, never fatal: the first
+/// invocation tries again (and fails, naming the problem, if it persists).
+pub async fn prefetch_step<T, E: std::fmt::Display>(
+    step: &'static str,
+    work: impl Future<Output = Result<T, E>>,
+) {
+    if let Err(error) = work.await {
+        tracing::warn!(step, %error, "prefetch step failed; the first invocation retries it");
+    }
 }
 
 /// A function's whole `main`: runs `serve` on a multi-threaded runtime.
