@@ -4,6 +4,8 @@
 //! text's reference, walks the tiers of a plan, records what went out, finishes the
 //! claim the text goes out under, arms the acknowledgement timer and alerts.
 
+use std::future::Future;
+
 use relay_core::alert::{Alert, AlertKind};
 use relay_core::cascade::{
     Attempt, CascadePlan, SkipReason, Target, Tier, cascade_cause, cascade_reason,
@@ -38,25 +40,128 @@ impl Held {
     }
 }
 
-/// Where the text comes from, which decides how what went out is recorded.
-pub enum Origin<'a> {
-    /// A driver's text, relayed for the first time under its inbound claim; the text
-    /// is kept (with its media and callback) until it is delivered or given up.
-    Inbound {
-        sms: &'a InboundSms,
-        kept: RelayText,
-        body_truncated: bool,
-    },
-    /// A relayed text moving on to the tiers after its own, under its move-on claim.
-    MoveOn {
-        forward: &'a ForwardedMessage,
-        cause: MoveCause,
-    },
+/// Where the text comes from, which decides how what went out is recorded. Generic
+/// rather than an enum, so a function that only moves texts on (`ack-timeout`) does
+/// not carry the first forward's code.
+pub trait Origin {
+    /// The already relayed text this one moves on from, if any.
+    fn moving_on(&self) -> Option<&ForwardedMessage>;
+
+    /// Writes what went out and finishes the claim; the alert the send calls for, if
+    /// any. A write that fails is logged, never fatal: the text is out, and failing now
+    /// would send it again.
+    fn record(
+        &self,
+        ports: &RelayPorts<'_>,
+        out: &Sending<'_>,
+        went: Went<'_>,
+    ) -> impl Future<Output = Option<AlertKind>> + Send;
 }
 
-/// One text on its way.
-pub struct Outgoing<'a> {
-    pub origin: Origin<'a>,
+/// A driver's text, relayed for the first time under its inbound claim; the text is
+/// kept (with its media and callback) until it is delivered or given up.
+pub struct FirstForward<'a> {
+    pub sms: &'a InboundSms,
+    pub kept: RelayText,
+    pub body_truncated: bool,
+}
+
+/// A relayed text moving on to the tiers after its own, under its move-on claim.
+pub struct MovingOn<'a> {
+    pub forward: &'a ForwardedMessage,
+    pub cause: MoveCause,
+}
+
+/// What went out, for [`Origin::record`].
+pub struct Went<'a> {
+    pub target: &'a Target,
+    pub sent: &'a SentSms,
+    pub reason: &'a str,
+    pub attempts: Vec<Attempt>,
+    pub now: i64,
+}
+
+impl Origin for FirstForward<'_> {
+    fn moving_on(&self) -> Option<&ForwardedMessage> {
+        None
+    }
+
+    async fn record(
+        &self,
+        ports: &RelayPorts<'_>,
+        out: &Sending<'_>,
+        went: Went<'_>,
+    ) -> Option<AlertKind> {
+        let tier = went.target.tier;
+        let record = ForwardRecord {
+            inbound_sid: self.sms.sid.clone(),
+            from: self.sms.from.clone(),
+            to: self.sms.to.clone(),
+            routing_decision: tier,
+            dispatcher_id: out.dispatcher_id.clone(),
+            cascade_reason: went.reason.to_string(),
+            forwarded_sid: went.sent.sid.clone(),
+            forwarded_to: went.target.number.clone(),
+            forwarded_status: went.sent.status,
+            relay: self.kept.clone(),
+            body_truncated: self.body_truncated,
+            attempts: went.attempts,
+            received_at: went.now,
+            forwarded_at: went.now,
+            expires_at: out.expires_at,
+        };
+        // The inbound claim becomes the forwarded record in the same write.
+        if let Err(e) = ports.log.record_forwarded(&record, &out.claim.owner).await {
+            tracing::error!(message_sid = %self.sms.sid, forwarded_sid = %went.sent.sid, error = %e, "message forwarded but the message log could not be written");
+        }
+        (tier != Tier::Primary).then_some(AlertKind::Cascade)
+    }
+}
+
+impl Origin for MovingOn<'_> {
+    fn moving_on(&self) -> Option<&ForwardedMessage> {
+        Some(self.forward)
+    }
+
+    async fn record(
+        &self,
+        ports: &RelayPorts<'_>,
+        out: &Sending<'_>,
+        went: Went<'_>,
+    ) -> Option<AlertKind> {
+        let forward = self.forward;
+        let moved = MovedOn {
+            inbound_sid: forward.inbound_sid.clone(),
+            failed_sid: forward.sid.clone(),
+            tier: went.target.tier,
+            dispatcher_id: forward.dispatcher_id.clone(),
+            cascade_reason: went.reason.to_string(),
+            forwarded_sid: went.sent.sid.clone(),
+            forwarded_to: went.target.number.clone(),
+            status: went.sent.status,
+            attempts: went.attempts,
+            at: went.now,
+            expires_at: out.expires_at,
+        };
+        if let Err(e) = ports.log.record_moved_on(&moved).await {
+            // The finished claim below still keeps it from going on twice.
+            tracing::error!(message_sid = %forward.inbound_sid, error = %e, "moved on, but the message log could not be written");
+        }
+        ports
+            .finish(out.claim, &finished(RecordState::MovedOn, out.expires_at))
+            .await;
+        Some(self.cause.moved_alert())
+    }
+}
+
+/// One text on its way: where it comes from, and how it goes.
+pub struct Outgoing<'a, O: Origin> {
+    pub origin: O,
+    pub sending: Sending<'a>,
+}
+
+/// How a text goes out, whatever its origin.
+pub struct Sending<'a> {
     pub claim: &'a Held,
     pub inbound_sid: &'a MessageSid,
     /// The dispatcher item the cascade started from.
@@ -87,7 +192,13 @@ impl RelayPorts<'_> {
     /// Sends `out` down its plan. On an error the claim is the caller's to give back,
     /// except after a send whose outcome is unknown: then it is finished here as
     /// `outcome_unknown`, so nothing sends the text again.
-    pub(crate) async fn send(&self, out: Outgoing<'_>, now: i64) -> Result<Sent, RelayError> {
+    pub(crate) async fn send<O: Origin>(
+        &self,
+        outgoing: Outgoing<'_, O>,
+        now: i64,
+    ) -> Result<Sent, RelayError> {
+        let Outgoing { origin, sending } = outgoing;
+        let out = &sending;
         let reference = match &self.acks {
             Some(acks) => Some(acks.reserve(out.inbound_sid, now, out.expires_at).await?),
             None => None,
@@ -127,7 +238,7 @@ impl RelayPorts<'_> {
         };
         let tier = target.tier;
         let reason = cascade_reason(out.plan, &attempts, Some(tier));
-        let moved_on = matches!(out.origin, Origin::MoveOn { .. });
+        let moved_on = origin.moving_on().is_some();
         if moved_on {
             metric::moved_on(tier);
         } else {
@@ -147,11 +258,16 @@ impl RelayPorts<'_> {
             moved_on,
             "message routed"
         );
-        let alert_kind = self
-            .record(&out, &target, &sent, &reason, attempts, now)
-            .await;
+        let went = Went {
+            target: &target,
+            sent: &sent,
+            reason: &reason,
+            attempts,
+            now,
+        };
+        let alert_kind = origin.record(self, out, went).await;
         if let (Some(acks), Some(reference)) = (&self.acks, &reference) {
-            if let Origin::MoveOn { forward, .. } = &out.origin {
+            if let Some(forward) = origin.moving_on() {
                 close_old_reference(acks, forward).await;
             }
             if let Err(e) = acks
@@ -179,73 +295,6 @@ impl RelayPorts<'_> {
             tier,
             forwarded_sid: sent.sid,
         })
-    }
-
-    /// Writes what went out and finishes the claim; the alert the send calls for, if
-    /// any. A write that fails is logged, never fatal: the text is out, and failing now
-    /// would send it again.
-    async fn record(
-        &self,
-        out: &Outgoing<'_>,
-        target: &Target,
-        sent: &SentSms,
-        reason: &str,
-        attempts: Vec<Attempt>,
-        now: i64,
-    ) -> Option<AlertKind> {
-        let (tier, to, sid, status) = (target.tier, &target.number, &sent.sid, sent.status);
-        match &out.origin {
-            Origin::Inbound {
-                sms,
-                kept,
-                body_truncated,
-            } => {
-                let record = ForwardRecord {
-                    inbound_sid: sms.sid.clone(),
-                    from: sms.from.clone(),
-                    to: sms.to.clone(),
-                    routing_decision: tier,
-                    dispatcher_id: out.dispatcher_id.clone(),
-                    cascade_reason: reason.to_string(),
-                    forwarded_sid: sid.clone(),
-                    forwarded_to: to.clone(),
-                    forwarded_status: status,
-                    relay: kept.clone(),
-                    body_truncated: *body_truncated,
-                    attempts,
-                    received_at: now,
-                    forwarded_at: now,
-                    expires_at: out.expires_at,
-                };
-                // The inbound claim becomes the forwarded record in the same write.
-                if let Err(e) = self.log.record_forwarded(&record, &out.claim.owner).await {
-                    tracing::error!(message_sid = %sms.sid, forwarded_sid = %sid, error = %e, "message forwarded but the message log could not be written");
-                }
-                (tier != Tier::Primary).then_some(AlertKind::Cascade)
-            }
-            Origin::MoveOn { forward, cause } => {
-                let moved = MovedOn {
-                    inbound_sid: forward.inbound_sid.clone(),
-                    failed_sid: forward.sid.clone(),
-                    tier,
-                    dispatcher_id: forward.dispatcher_id.clone(),
-                    cascade_reason: reason.to_string(),
-                    forwarded_sid: sid.clone(),
-                    forwarded_to: to.clone(),
-                    status,
-                    attempts,
-                    at: now,
-                    expires_at: out.expires_at,
-                };
-                if let Err(e) = self.log.record_moved_on(&moved).await {
-                    // The finished claim below still keeps it from going on twice.
-                    tracing::error!(message_sid = %forward.inbound_sid, error = %e, "moved on, but the message log could not be written");
-                }
-                self.finish(out.claim, &finished(RecordState::MovedOn, out.expires_at))
-                    .await;
-                Some(cause.moved_alert())
-            }
-        }
     }
 
     /// Ends the claim as `finish` says; a failure is logged (the claim then expires).

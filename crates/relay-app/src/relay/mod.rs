@@ -25,7 +25,7 @@ use relay_core::sms::{ACK_LINES_RESERVE, Command, InboundSms, forwarded_text};
 use crate::alerting::publish_or_log;
 use crate::config::InboundSettings;
 use acks::{AckError, AckOutcome, Acks};
-use forwarding::{Held, Origin, Outgoing, Sent};
+use forwarding::{FirstForward, Held, Outgoing, Sending, Sent};
 
 /// What became of a webhook that was handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,19 +190,21 @@ impl Relay<'_> {
             status_callback,
         };
         let out = Outgoing {
-            passed: Vec::new(),
-            claim,
-            inbound_sid: &sms.sid,
-            dispatcher_id: &record.dispatcher_id,
-            plan: &plan,
-            body,
-            media_urls: &sms.media_urls,
-            status_callback: kept.status_callback.as_deref(),
-            expires_at: now + record.message_log_ttl_secs() as i64,
-            origin: Origin::Inbound {
+            origin: FirstForward {
                 sms,
                 kept: kept.clone(),
                 body_truncated,
+            },
+            sending: Sending {
+                passed: Vec::new(),
+                claim,
+                inbound_sid: &sms.sid,
+                dispatcher_id: &record.dispatcher_id,
+                plan: &plan,
+                body,
+                media_urls: &sms.media_urls,
+                status_callback: kept.status_callback.as_deref(),
+                expires_at: now + record.message_log_ttl_secs() as i64,
             },
         };
         match self.ports.send(out, now).await? {

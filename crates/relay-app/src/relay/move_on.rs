@@ -15,7 +15,7 @@ use relay_core::ids::MessageSid;
 use relay_core::phone::CountryCode;
 use relay_core::ports::ForwardedMessage;
 
-use super::forwarding::{Held, Origin, Outgoing, Sent, close_old_reference, finished};
+use super::forwarding::{Held, MovingOn, Outgoing, Sending, Sent, close_old_reference, finished};
 use super::{RelayError, RelayPorts};
 use crate::alerting::publish_or_log;
 
@@ -167,16 +167,18 @@ impl MoveOnService<'_> {
             MoveCause::DeliveryFailed { .. } => text.body.clone(),
         };
         let out = Outgoing {
-            origin: Origin::MoveOn { forward, cause },
-            claim,
-            inbound_sid: &forward.inbound_sid,
-            dispatcher_id: &forward.dispatcher_id,
-            plan: &plan,
-            passed: vec![passed],
-            body,
-            media_urls: &text.media_urls,
-            status_callback: text.status_callback.as_deref(),
-            expires_at: forward.expires_at,
+            origin: MovingOn { forward, cause },
+            sending: Sending {
+                claim,
+                inbound_sid: &forward.inbound_sid,
+                dispatcher_id: &forward.dispatcher_id,
+                plan: &plan,
+                passed: vec![passed],
+                body,
+                media_urls: &text.media_urls,
+                status_callback: text.status_callback.as_deref(),
+                expires_at: forward.expires_at,
+            },
         };
         match ports.send(out, now).await? {
             Sent::To {
