@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark of issue 10 ("Cold start and footprint"): builds what it measures, then
+# The cold-start and footprint benchmark (docs/benchmark.md): builds what it measures, then
 # runs tests/bin/bench_cold_start.rs, which prints one Markdown table per function
 # (sms-inbound, sms-outbound, dispatcher-heartbeat, ack-timeout, with the bare
 # bench-hello beside each) and the load test, and writes target/bench/bench.json.

@@ -1,4 +1,4 @@
-//! The benchmark of issue 10, "Cold start and footprint" (run it with
+//! The cold-start and footprint benchmark, docs/benchmark.md (run it with
 //! `scripts/bench-cold-start.sh`, which builds what it measures first).
 //!
 //! Every relay function (`sms-inbound`, `sms-outbound`, `dispatcher-heartbeat`,

@@ -1,4 +1,4 @@
-//! The dispatcher state item, as the seed's schema stores it plus `phone` and `on_duty`,
+//! The dispatcher state item (the original schema plus `phone` and `on_duty`),
 //! and its one decoder.
 //!
 //! People edit these items by hand, so the decoder reads each attribute on its own:

@@ -316,7 +316,7 @@ pub struct Report {
 }
 
 impl Report {
-    /// The Markdown the README quotes: the machine, one table per function, the load.
+    /// The Markdown docs/benchmark.md quotes: the machine, one table per function, the load.
     pub fn markdown(&self) -> String {
         let mut out = format!(
             "Machine: {}; {}. Per function and TLS mode: {} cold starts, each followed by \
