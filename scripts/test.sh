@@ -13,6 +13,9 @@ QDN_PYTHON="$(scripts/python-env.sh)"
 export QDN_PYTHON
 export PATH="$root/.venv/bin:$PATH"
 export SAM_CLI_TELEMETRY=0
+# One build from scratch gains nothing from incremental state, which would add gigabytes
+# to the target directory (set CARGO_INCREMENTAL=1 to keep it on a workstation).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
