@@ -4,32 +4,12 @@
 //! Lambda glue but the functions.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::Value;
 
 /// Every package's name to the names of its normal (not dev, not build) dependencies.
 fn dependency_graph() -> BTreeMap<String, BTreeSet<String>> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate lives inside the workspace")
-        .to_path_buf();
-    // Only the host's dependencies: other platforms' were never downloaded.
-    let host = relay_tests::sdk_calls::host_triple(&cargo);
-    let output = Command::new(&cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .args(["--filter-platform", &host])
-        .current_dir(&workspace)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cargo} metadata: {e}"));
-    assert!(
-        output.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON");
+    let metadata: Value = relay_tests::sdk_calls::workspace_metadata();
     let names: BTreeMap<&str, &str> = metadata["packages"]
         .as_array()
         .expect("packages")

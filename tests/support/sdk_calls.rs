@@ -61,25 +61,7 @@ pub struct SdkUse {
 /// The workspace packages building `binaries`, their workspace dependencies, and the
 /// AWS SDK crates those use, from `cargo metadata` (offline: the lock file decides).
 pub fn function_code(binaries: &[String]) -> FunctionCode {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate lives inside the workspace")
-        .to_path_buf();
-    // Only the host's dependencies: other platforms' were never downloaded.
-    let host = host_triple(&cargo);
-    let output = Command::new(&cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .args(["--filter-platform", &host])
-        .current_dir(&workspace)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cargo} metadata: {e}"));
-    assert!(
-        output.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: Json = serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON");
+    let metadata = workspace_metadata();
     let packages: BTreeMap<&str, &Json> = metadata["packages"]
         .as_array()
         .expect("packages")
@@ -192,7 +174,30 @@ pub fn function_code(binaries: &[String]) -> FunctionCode {
 }
 
 /// The host's target triple, as `cargo -vV` reports it.
-pub fn host_triple(cargo: &str) -> String {
+/// `cargo metadata` of the workspace: offline (the lock file decides), and only the
+/// host's dependencies (other platforms' were never downloaded).
+pub fn workspace_metadata() -> Json {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| env!("CARGO").to_owned());
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate lives inside the workspace")
+        .to_path_buf();
+    let host = host_triple(&cargo);
+    let output = Command::new(&cargo)
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host])
+        .current_dir(&workspace)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cargo} metadata: {e}"));
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON")
+}
+
+fn host_triple(cargo: &str) -> String {
     let output = Command::new(cargo)
         .arg("-vV")
         .output()
