@@ -16,25 +16,14 @@ fn dependency_graph() -> BTreeMap<String, BTreeSet<String>> {
         .iter()
         .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
         .collect();
-    metadata["resolve"]["nodes"]
-        .as_array()
-        .expect("resolve.nodes")
-        .iter()
-        .map(|node| {
-            let deps = node["deps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|dep| {
-                    dep["dep_kinds"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|kind| kind["kind"].is_null())
-                })
-                .filter_map(|dep| names.get(dep["pkg"].as_str()?).map(|n| n.to_string()))
-                .collect();
-            (names[node["id"].as_str().unwrap()].to_string(), deps)
+    relay_tests::sdk_calls::normal_dependencies(&metadata)
+        .into_iter()
+        .map(|(id, deps)| {
+            let deps = deps
+                .iter()
+                .filter_map(|dep| names.get(dep))
+                .map(|n| n.to_string());
+            (names[id].to_string(), deps.collect())
         })
         .collect()
 }

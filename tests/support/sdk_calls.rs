@@ -74,27 +74,7 @@ pub fn function_code(binaries: &[String]) -> FunctionCode {
         .iter()
         .filter_map(Json::as_str)
         .collect();
-    let normal_deps: BTreeMap<&str, Vec<&str>> = metadata["resolve"]["nodes"]
-        .as_array()
-        .expect("resolve.nodes (not --no-deps)")
-        .iter()
-        .map(|node| {
-            let deps = node["deps"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|dep| {
-                    dep["dep_kinds"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|kind| kind["kind"].is_null())
-                })
-                .filter_map(|dep| dep["pkg"].as_str())
-                .collect();
-            (node["id"].as_str().expect("node id"), deps)
-        })
-        .collect();
+    let normal_deps = normal_dependencies(&metadata);
 
     let builds_binary = |package: &Json| {
         package["targets"]
@@ -174,6 +154,32 @@ pub fn function_code(binaries: &[String]) -> FunctionCode {
 }
 
 /// The host's target triple, as `cargo -vV` reports it.
+/// Each package ID in `metadata` to the IDs of its normal (not dev, not build)
+/// dependencies.
+pub fn normal_dependencies(metadata: &Json) -> BTreeMap<&str, Vec<&str>> {
+    metadata["resolve"]["nodes"]
+        .as_array()
+        .expect("resolve.nodes (not --no-deps)")
+        .iter()
+        .map(|node| {
+            let deps = node["deps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|dep| {
+                    dep["dep_kinds"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|kind| kind["kind"].is_null())
+                })
+                .filter_map(|dep| dep["pkg"].as_str())
+                .collect();
+            (node["id"].as_str().expect("node id"), deps)
+        })
+        .collect()
+}
+
 /// `cargo metadata` of the workspace: offline (the lock file decides), and only the
 /// host's dependencies (other platforms' were never downloaded).
 pub fn workspace_metadata() -> Json {
