@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use relay_tests::SqsRecordSpec;
 use relay_tests::stack::{
-    BACKUP_PHONE, PRIMARY_PHONE, Stack, TERTIARY_PHONE, seed_dispatcher, unix_now,
+    BACKUP_PHONE, PRIMARY_PHONE, Stack, TERTIARY_PHONE, reference_of, seed_dispatcher, unix_now,
 };
 use relay_tests::{
     FunctionProcess, Invocation, RuntimeApi, settle_invocation, sqs_event, sqs_event_from_messages,
@@ -77,15 +77,14 @@ async fn start(prefix: &str, change: impl FnOnce(&mut Value)) -> (Stack, Timeout
     (stack, timeouts)
 }
 
-/// The reference at the end of a relayed text.
+/// The reference of a relayed text, which (acknowledgement on) also says how to ACK it.
 fn reference(body: &str) -> String {
-    let line = body.lines().last().unwrap_or_default();
-    let reference = line
-        .strip_prefix("Reply ACK ")
-        .unwrap_or_else(|| panic!("no ACK line in {body:?}"));
-    assert_eq!(reference.len(), 3, "{body:?}");
-    assert!(!reference.contains(['0', 'O', '1', 'I']), "{reference}");
-    reference.to_string()
+    let reference = reference_of(body);
+    assert!(
+        body.ends_with(&format!("\nReply ACK {reference} to acknowledge")),
+        "{body:?}"
+    );
+    reference
 }
 
 /// Waits for the due timers, hands them to ack-timeout as one batch, and deletes them
@@ -134,7 +133,7 @@ async fn relayed_texts_carry_a_reference_and_start_a_timer() {
     assert!(
         sent[0]
             .body
-            .starts_with(&format!("QDN driver {DRIVER}: Load ready\nReply ACK "))
+            .starts_with(&format!("QDN driver {DRIVER}: Load ready\n["))
     );
     let reference = reference(&sent[0].body);
     let item = inbound_item(&stack, &sid).await;
@@ -209,7 +208,7 @@ async fn no_ack_escalates_to_the_next_tier_with_an_alert_and_a_new_reference() {
     let body = &escalated[0].body;
     assert!(
         body.starts_with(&format!(
-            "QDN escalated: not acknowledged by primary within {WINDOW_SECS}s\nQDN driver {DRIVER}: Load ready\nReply ACK "
+            "QDN escalated: not acknowledged by primary within {WINDOW_SECS}s\nQDN driver {DRIVER}: Load ready\n["
         )),
         "{body:?}"
     );
@@ -361,13 +360,17 @@ async fn ack_and_a_job_number_from_a_dispatcher_is_a_command_never_relayed() {
 }
 
 #[tokio::test]
-async fn with_acknowledgement_off_texts_carry_no_reference_and_no_timer() {
+async fn with_acknowledgement_off_texts_carry_a_reference_to_answer_but_no_ack_hint_or_timer() {
     let stack = Stack::start("ack-off").await;
     stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
     stack.text_from(DRIVER, "Load ready").await;
+    let body = &stack.sent_to(PRIMARY_PHONE)[0].body;
+    let reference = reference_of(body);
     assert_eq!(
-        stack.sent_to(PRIMARY_PHONE)[0].body,
-        format!("QDN driver {DRIVER}: Load ready")
+        body,
+        &format!(
+            "QDN driver {DRIVER}: Load ready\n[{reference}] Reply \"{reference} <answer>\" to answer the driver"
+        )
     );
     assert_eq!(stack.aws.ack_queue_depth().await, (0, 0, 0));
     // ACK and a word is still a command, never relayed.

@@ -102,13 +102,9 @@ fn assert_status(answer: &HttpAnswer, status: u16, what: &str) {
     assert_eq!(answer.status, status, "{what}: {answer:?}");
 }
 
-/// The reference a relayed text asks to be acknowledged with.
+/// The reference a relayed text carries.
 fn reference(body: &str) -> String {
-    body.lines()
-        .last()
-        .and_then(|line| line.strip_prefix("Reply ACK "))
-        .unwrap_or_else(|| panic!("no ACK line in {body:?}"))
-        .to_owned()
+    relay_tests::stack::reference_of(body)
 }
 
 async fn inbound_scenarios(variables: &mut BTreeMap<String, String>) {

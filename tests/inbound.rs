@@ -2,7 +2,8 @@
 //! Twilio in the sandbox. Each test has its own tables, topic, sandbox and process.
 
 use relay_tests::stack::{
-    BACKUP_PHONE, PRIMARY_PHONE, QDN_NUMBER, Stack, TERTIARY_PHONE, seed_dispatcher, unix_now,
+    BACKUP_PHONE, PRIMARY_PHONE, QDN_NUMBER, Stack, TERTIARY_PHONE, reference_of, seed_dispatcher,
+    unix_now, without_reference,
 };
 use serde_json::json;
 
@@ -23,9 +24,10 @@ async fn available_primary_receives_the_text() {
     assert_eq!(sent[0].to, PRIMARY_PHONE);
     assert_eq!(sent[0].from.as_deref(), Some(QDN_NUMBER));
     assert_eq!(
-        sent[0].body,
+        without_reference(&sent[0].body),
         format!("QDN driver {DRIVER}: Load ready at 5th & Main")
     );
+    reference_of(&sent[0].body);
     assert!(stack.aws.alerts().await.is_empty());
     let primary = stack.aws.get_dispatcher("sergio-main").await.unwrap();
     assert_eq!(primary["available"], json!(true));
@@ -840,15 +842,28 @@ async fn off_and_on_from_the_dispatchers_phone_flip_on_duty_and_are_not_relayed(
 }
 
 #[tokio::test]
-async fn keywords_from_other_phones_and_other_texts_from_dispatchers_are_relayed() {
+async fn keywords_from_drivers_are_relayed_and_dispatchers_other_texts_never_are() {
     let stack = seeded("notkeyword", |_| {}).await;
     stack.text_from(DRIVER, "OFF").await;
-    stack.text_from(BACKUP_PHONE, "off to the yard now").await;
     let sent = stack.sent_to(PRIMARY_PHONE);
-    assert_eq!(sent.len(), 2, "{sent:?}");
-    assert_eq!(sent[0].body, format!("QDN driver {DRIVER}: OFF"));
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        without_reference(&sent[0].body),
+        format!("QDN driver {DRIVER}: OFF")
+    );
     let primary = stack.aws.get_dispatcher("sergio-main").await.unwrap();
     assert_eq!(primary["on_duty"], json!(true));
+    // The backup's words are a reply (to nobody here), never a driver's text.
+    let (_, answer) = stack.text_from(BACKUP_PHONE, "Running 10 min late").await;
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer
+            .body
+            .contains("Not sent: no driver's text came to this phone"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(stack.sent().len(), 1, "{:?}", stack.sent());
     stack.stop().await;
 }
 

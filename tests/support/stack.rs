@@ -56,6 +56,39 @@ pub fn message_sid() -> String {
     format!("SM{:032x}", rand::random::<u128>())
 }
 
+/// The reference a relayed text carries, from its `[K7Q] Reply "K7Q <answer>" ...`
+/// line; panics (failing the test) when there is none.
+pub fn reference_of(body: &str) -> String {
+    let line = body
+        .lines()
+        .rev()
+        .find(|line| line.starts_with('['))
+        .unwrap_or_else(|| panic!("no reference line in {body:?}"));
+    let reference = &line[1..line.find(']').expect("a closing bracket")];
+    assert_eq!(reference.len(), 3, "{body:?}");
+    assert!(!reference.contains(['0', 'O', '1', 'I']), "{reference}");
+    assert!(reference.bytes().any(|b| b.is_ascii_digit()), "{reference}");
+    assert!(
+        reference.bytes().any(|b| b.is_ascii_uppercase()),
+        "{reference}"
+    );
+    assert!(
+        line.ends_with(&format!(
+            "Reply \"{reference} <answer>\" to answer the driver"
+        )),
+        "{body:?}"
+    );
+    reference.to_string()
+}
+
+/// A relayed text without the relay's reference lines at its end.
+pub fn without_reference(body: &str) -> &str {
+    match body.rfind("\n[") {
+        Some(at) => &body[..at],
+        None => body,
+    }
+}
+
 /// A function's answer, as API Gateway would hand it to Twilio.
 #[derive(Debug, Clone)]
 pub struct HttpAnswer {

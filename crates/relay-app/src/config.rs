@@ -105,6 +105,17 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 }
 
 impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// `REPLY_WINDOW_SECS` (default 7200): how long a relayed text can be answered by
+    /// text; at most a week (a reference is reserved that long).
+    fn reply_window_secs(&self) -> Result<u64, ConfigError> {
+        self.parsed("REPLY_WINDOW_SECS", "7200", |raw| {
+            raw.parse::<u64>()
+                .ok()
+                .filter(|secs| (1..=MAX_REPLY_WINDOW_SECS).contains(secs))
+                .ok_or_else(|| format!("expected 1 to {MAX_REPLY_WINDOW_SECS} seconds (a week)"))
+        })
+    }
+
     /// Acknowledgement is on when `ACK_QUEUE_URL` is set.
     fn ack(&self) -> Result<Option<AckSettings>, ConfigError> {
         let Some(queue_url) = self.get("ACK_QUEUE_URL") else {
@@ -123,6 +134,9 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }))
     }
 }
+
+/// The longest `REPLY_WINDOW_SECS`: a week.
+pub const MAX_REPLY_WINDOW_SECS: u64 = 7 * 86_400;
 
 /// Acknowledgement: the timer queue and the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +158,8 @@ pub struct AckTimeoutSettings {
     pub default_country: CountryCode,
     pub secret_cache: SecretCacheSettings,
     pub ack: AckSettings,
+    /// `REPLY_WINDOW_SECS`: the references of the texts it sends on live this long.
+    pub reply_window_secs: u64,
 }
 
 impl AckTimeoutSettings {
@@ -163,6 +179,7 @@ impl AckTimeoutSettings {
             ack: env.ack()?.ok_or(ConfigError::Missing {
                 name: "ACK_QUEUE_URL",
             })?,
+            reply_window_secs: env.reply_window_secs()?,
         })
     }
 }
@@ -204,6 +221,8 @@ pub struct InboundSettings {
     pub secret_cache: SecretCacheSettings,
     /// On when `ACK_QUEUE_URL` is set.
     pub ack: Option<AckSettings>,
+    /// `REPLY_WINDOW_SECS`: how long a relayed text can be answered by text.
+    pub reply_window_secs: u64,
 }
 
 impl InboundSettings {
@@ -230,6 +249,7 @@ impl InboundSettings {
             default_country: env.country()?,
             secret_cache: env.secret_cache()?,
             ack: env.ack()?,
+            reply_window_secs: env.reply_window_secs()?,
         })
     }
 }
@@ -358,6 +378,7 @@ mod tests {
         assert_eq!(s.default_country, CountryCode::NANP);
         assert_eq!(s.secret_cache.ttl, Duration::from_secs(300));
         assert_eq!(s.secret_cache.refresh_after, Duration::from_secs(60));
+        assert_eq!(s.reply_window_secs, 7200);
         let o = outbound(&OUTBOUND).unwrap();
         assert_eq!(o.tables, s.tables);
         assert_eq!(o.twilio_api_base, "https://api.twilio.com");
@@ -385,6 +406,28 @@ mod tests {
             ("PRIMARY_DISPATCHER_ID", "has space"),
         ]);
         assert!(outbound(&with_bad_inbound_only).is_ok());
+    }
+
+    #[test]
+    fn the_reply_window_is_a_second_to_a_week() {
+        let with = |value: &'static str| {
+            let mut vars = INBOUND.to_vec();
+            vars.push(("REPLY_WINDOW_SECS", value));
+            inbound(&vars)
+        };
+        assert_eq!(with("60").unwrap().reply_window_secs, 60);
+        assert_eq!(with("604800").unwrap().reply_window_secs, 604_800);
+        for bad in ["0", "604801", "2h", "-5"] {
+            assert_eq!(
+                with(bad).unwrap_err().variable(),
+                "REPLY_WINDOW_SECS",
+                "{bad}"
+            );
+        }
+        // Outbound and the heartbeat never read it.
+        let mut vars = OUTBOUND.to_vec();
+        vars.push(("REPLY_WINDOW_SECS", "never"));
+        assert!(outbound(&vars).is_ok());
     }
 
     #[test]

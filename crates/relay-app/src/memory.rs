@@ -7,22 +7,24 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use relay_core::ack::{AckRef, AckState, AckTimer};
+use relay_core::ack::{AckState, AckTimer};
 use relay_core::alert::Alert;
 use relay_core::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState, StoredResponse,
 };
+use relay_core::conversation::Conversation;
 use relay_core::delivery::DeliveryStatus;
 use relay_core::dispatcher::{DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher};
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::phone::PhoneNumber;
 use relay_core::ports::{
-    AckStore, AlertError, AlertPublisher, ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog,
-    DispatcherStore, Finish, ForwardRecord, ForwardedMessage, MessageLog, MovedOn, Observed,
-    OutboundLog, OutboundRecord, OutgoingSms, ProblemLog, RelayText, SendError, SentSms, SmsSender,
-    StoreError, TimerError, TimerQueue,
+    AckStore, AlertError, AlertPublisher, ClaimStore, CommandRecord, ConversationStore,
+    DeliveryHealth, DeliveryLog, DispatcherStore, Finish, ForwardRecord, ForwardedMessage,
+    MessageLog, MovedOn, Observed, OutboundLog, OutboundRecord, OutgoingSms, ProblemLog, RelayText,
+    SendError, SentSms, SmsSender, StoreError, TimerError, TimerQueue,
 };
 use relay_core::problem::ProblemKey;
+use relay_core::reference::TextRef;
 
 #[derive(Debug, Default)]
 pub struct MemoryDispatcherStore {
@@ -434,6 +436,11 @@ impl ScriptedSender {
         sender
     }
 
+    /// Queues `errors` for the next sends.
+    pub fn script(&self, errors: impl IntoIterator<Item = SendError>) {
+        self.script.lock().unwrap().extend(errors);
+    }
+
     /// Messages that went out.
     pub fn sent(&self) -> Vec<OutgoingSms> {
         self.sent.lock().unwrap().clone()
@@ -505,15 +512,17 @@ impl ProblemLog for MemoryMessageLog {
     }
 }
 
-/// Acknowledgement records, in memory.
+/// References, conversations and acknowledgement records, in memory.
 #[derive(Debug, Default)]
 pub struct MemoryAcks {
-    /// Reference → (inbound SID, open, expires at).
-    refs: Mutex<HashMap<String, (MessageSid, bool, i64)>>,
+    /// Reference → (inbound SID, expires at).
+    refs: Mutex<HashMap<String, (MessageSid, i64)>>,
+    /// Phone → its conversations.
+    conversations: Mutex<HashMap<String, Vec<Conversation>>>,
     /// Inbound SID → (state, reference, phone).
-    messages: Mutex<HashMap<String, (AckState, AckRef, PhoneNumber)>>,
+    messages: Mutex<HashMap<String, (AckState, TextRef, PhoneNumber)>>,
     /// Phone → open references with the time they were sent.
-    open: Mutex<HashMap<String, Vec<(i64, AckRef)>>>,
+    open: Mutex<HashMap<String, Vec<(i64, TextRef)>>>,
     /// Inbound SID → its current forwarded text (tests set it, as the message log does).
     current: Mutex<HashMap<String, MessageSid>>,
 }
@@ -537,32 +546,54 @@ impl MemoryAcks {
 }
 
 #[async_trait]
-impl AckStore for MemoryAcks {
+impl ConversationStore for MemoryAcks {
     async fn reserve_ref(
         &self,
-        reference: &AckRef,
+        reference: &TextRef,
         sid: &MessageSid,
         now: i64,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
         let mut refs = self.refs.lock().unwrap();
-        if let Some((_, open, expires)) = refs.get(reference.as_str())
-            && *open
+        if let Some((_, expires)) = refs.get(reference.as_str())
             && *expires >= now
         {
             return Ok(false);
         }
-        refs.insert(
-            reference.as_str().to_string(),
-            (sid.clone(), true, expires_at),
-        );
+        refs.insert(reference.as_str().to_string(), (sid.clone(), expires_at));
         Ok(true)
     }
 
+    async fn open_conversation(
+        &self,
+        phone: &PhoneNumber,
+        conversation: &Conversation,
+        _expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let mut all = self.conversations.lock().unwrap();
+        let on_phone = all.entry(phone.as_str().to_string()).or_default();
+        on_phone.retain(|c| c.reference != conversation.reference);
+        on_phone.push(conversation.clone());
+        Ok(())
+    }
+
+    async fn conversations(&self, phone: &PhoneNumber) -> Result<Vec<Conversation>, StoreError> {
+        Ok(self
+            .conversations
+            .lock()
+            .unwrap()
+            .get(phone.as_str())
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl AckStore for MemoryAcks {
     async fn await_ack(
         &self,
         sid: &MessageSid,
-        reference: &AckRef,
+        reference: &TextRef,
         to: &PhoneNumber,
         at: i64,
     ) -> Result<(), StoreError> {
@@ -581,7 +612,7 @@ impl AckStore for MemoryAcks {
 
     async fn find_ref(
         &self,
-        reference: &AckRef,
+        reference: &TextRef,
         now: i64,
     ) -> Result<Option<MessageSid>, StoreError> {
         Ok(self
@@ -589,11 +620,11 @@ impl AckStore for MemoryAcks {
             .lock()
             .unwrap()
             .get(reference.as_str())
-            .filter(|(_, open, expires)| *open && *expires >= now)
-            .map(|(sid, _, _)| sid.clone()))
+            .filter(|(_, expires)| *expires >= now)
+            .map(|(sid, _)| sid.clone()))
     }
 
-    async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<AckRef>, StoreError> {
+    async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<TextRef>, StoreError> {
         Ok(self
             .open
             .lock()
@@ -606,7 +637,7 @@ impl AckStore for MemoryAcks {
     async fn acknowledge(
         &self,
         sid: &MessageSid,
-        reference: &AckRef,
+        reference: &TextRef,
         from: &PhoneNumber,
         _at: i64,
     ) -> Result<bool, StoreError> {
@@ -642,7 +673,7 @@ impl AckStore for MemoryAcks {
         }
     }
 
-    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<AckRef>, StoreError> {
+    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<TextRef>, StoreError> {
         Ok(self
             .messages
             .lock()
@@ -658,10 +689,11 @@ impl AckStore for MemoryAcks {
         Ok(())
     }
 
-    async fn close_ref(&self, reference: &AckRef, phone: &PhoneNumber) -> Result<(), StoreError> {
-        if let Some(entry) = self.refs.lock().unwrap().get_mut(reference.as_str()) {
-            entry.1 = false;
-        }
+    async fn stop_awaiting(
+        &self,
+        reference: &TextRef,
+        phone: &PhoneNumber,
+    ) -> Result<(), StoreError> {
         if let Some(open) = self.open.lock().unwrap().get_mut(phone.as_str()) {
             open.retain(|(_, r)| r != reference);
         }

@@ -67,6 +67,19 @@ pub fn outbound_failed(code: &'static str) {
     metrics::counter!("OutboundFailed", "Error" => code).increment(1);
 }
 
+/// A dispatcher's answer by text sent to the driver.
+pub fn answer_sent() {
+    metrics::counter!("AnswersSent").increment(1);
+}
+
+/// A dispatcher's answer by text not sent, by why (`Reason`: `ambiguous`,
+/// `unknown_reference`, `twilio_refused`, …; [`AnswerOutcome::name`]).
+///
+/// [`AnswerOutcome::name`]: relay_core::conversation::AnswerOutcome::name
+pub fn answer_refused(reason: &'static str) {
+    metrics::counter!("AnswersRefused", "Reason" => reason).increment(1);
+}
+
 /// The heartbeat's view after a run: how many dispatchers are available, and whether
 /// the primary is (1) or not (0). One value per run, recorded as a histogram rather
 /// than a gauge: the recorder writes a gauge on every flush, so a run that failed

@@ -6,6 +6,7 @@
 //! request gets it again instead of a second text. [`http`] turns Lambda HTTP events
 //! into calls of it; [`OutboundError::status`] is where failures become statuses.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
@@ -20,6 +21,7 @@ use relay_core::claim::{
 };
 use relay_core::dispatcher::DispatcherRecord;
 use relay_core::ids::DispatcherId;
+use relay_core::phone::PhoneNumber;
 use relay_core::ports::{
     ClaimStore, DispatcherStore, Finish, OutboundLog, OutboundRecord, OutgoingSms, SendError,
     SentSms, SmsSender, StoreError,
@@ -289,6 +291,14 @@ impl Outbound<'_> {
         }
     }
 
+    fn texts(&self) -> DriverTexts<'_> {
+        DriverTexts {
+            sender: self.sender,
+            dispatchers: self.dispatchers,
+            log: self.log,
+        }
+    }
+
     /// Sends the stamped text: Twilio's answer, nothing recorded yet.
     async fn deliver(
         &self,
@@ -296,21 +306,15 @@ impl Outbound<'_> {
         request: &OutboundRequest,
         text: String,
     ) -> Result<Accepted, OutboundError> {
-        let sms = OutgoingSms {
-            to: request.to.clone(),
-            body: text,
-            media_urls: Vec::new(),
-            status_callback: None,
-        };
         let id = &dispatcher.dispatcher_id;
-        match self.sender.send(&sms).await {
+        match self.texts().send(&request.to, &text).await {
             Ok(sent) => {
                 tracing::info!(dispatcher_id = %id, message_sid = %sent.sid, to = %request.to.masked(), job_ref = %request.job_ref, "outbound text sent");
                 metric::outbound_sent();
                 Ok(Accepted {
                     sent,
                     to: request.to.to_string(),
-                    body: sms.body,
+                    body: text,
                 })
             }
             Err(error) => {
@@ -338,31 +342,74 @@ impl Outbound<'_> {
             sid: accepted.sent.sid.clone(),
             dispatcher_id: id.clone(),
             to: request.to.clone(),
-            job_ref: request.job_ref.clone(),
+            job_ref: Some(request.job_ref.clone()),
+            answers: None,
             delivery_status: accepted.sent.status,
             sent_at: now,
             expires_at: now + dispatcher.message_log_ttl_secs() as i64,
-        };
-        let check_in = async {
-            match self.dispatchers.check_in(id, now).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!(dispatcher_id = %id, "dispatcher item vanished before its check-in")
-                }
-                Err(e) => tracing::error!(dispatcher_id = %id, error = %e, "check-in not recorded"),
-            }
-        };
-        let log = async {
-            if let Err(e) = self.log.record_outbound(&record).await {
-                tracing::error!(message_sid = %record.sid, error = %e, "outbound text sent but not logged");
-            }
         };
         let store = async {
             if let Some((key, owner, finish)) = answer {
                 self.store_answer(key, owner, finish).await;
             }
         };
-        tokio::join!(check_in, log, store);
+        self.texts()
+            .record_sent(&record, std::slice::from_ref(id), now, store)
+            .await;
+    }
+}
+
+/// The one way a dispatcher's words reach a driver, whether through `sms-outbound`'s
+/// API or as an answer by text: the send through Twilio (its errors, retries and the
+/// unknown-outcome rule are the sender's), then the check-in and the log item.
+#[derive(Clone, Copy)]
+pub struct DriverTexts<'a> {
+    pub sender: &'a dyn SmsSender,
+    pub dispatchers: &'a dyn DispatcherStore,
+    pub log: &'a dyn OutboundLog,
+}
+
+impl DriverTexts<'_> {
+    /// Sends the stamped `text` to the driver `to` from the QDN number.
+    pub async fn send(&self, to: &PhoneNumber, text: &str) -> Result<SentSms, SendError> {
+        let sms = OutgoingSms {
+            to: to.clone(),
+            body: text.to_string(),
+            media_urls: Vec::new(),
+            status_callback: None,
+        };
+        self.sender.send(&sms).await
+    }
+
+    /// After a send: each of `check_ins` checks in, the log item is written, and
+    /// `also` (the caller's own record) runs, all together. The text is out: a
+    /// failure is logged, never returned.
+    pub async fn record_sent(
+        &self,
+        record: &OutboundRecord,
+        check_ins: &[DispatcherId],
+        now: i64,
+        also: impl Future<Output = ()>,
+    ) {
+        let check_in = async {
+            for id in check_ins {
+                match self.dispatchers.check_in(id, now).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(dispatcher_id = %id, "dispatcher item vanished before its check-in")
+                    }
+                    Err(e) => {
+                        tracing::error!(dispatcher_id = %id, error = %e, "check-in not recorded")
+                    }
+                }
+            }
+        };
+        let log = async {
+            if let Err(e) = self.log.record_outbound(record).await {
+                tracing::error!(message_sid = %record.sid, error = %e, "text to the driver sent but not logged");
+            }
+        };
+        tokio::join!(check_in, log, also);
     }
 }
 

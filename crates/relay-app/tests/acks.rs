@@ -4,6 +4,7 @@
 use relay_app::config::AckSettings;
 use relay_app::memory::{MemoryAcks, RecordingTimers};
 use relay_app::relay::acks::{AckOutcome, Acks};
+use relay_app::relay::replies::Replies;
 use relay_core::ack::AckState;
 use relay_core::ids::MessageSid;
 use relay_core::phone::{CountryCode, PhoneNumber};
@@ -36,6 +37,13 @@ impl World {
         }
     }
 
+    fn replies(&self) -> Replies<'_> {
+        Replies {
+            store: &self.store,
+            window_secs: 600,
+        }
+    }
+
     fn acks(&self) -> Acks<'_> {
         Acks {
             settings: &self.settings,
@@ -49,7 +57,7 @@ impl World {
 async fn a_sent_text_awaits_its_ack_and_starts_its_timer() {
     let world = World::new();
     let acks = world.acks();
-    let reference = acks.reserve(&sid(1), NOW, NOW + 600).await.unwrap();
+    let reference = world.replies().reserve(&sid(1), NOW).await.unwrap();
     acks.sent(&sid(1), &reference, &sid(101), &phone("+18585550100"), NOW)
         .await
         .unwrap();
@@ -67,11 +75,11 @@ async fn each_ack_gets_its_answer() {
     let acks = world.acks();
     let primary = phone("+18585550100");
     let backup = phone("+18583354807");
-    let first = acks.reserve(&sid(1), NOW, NOW + 600).await.unwrap();
+    let first = world.replies().reserve(&sid(1), NOW).await.unwrap();
     acks.sent(&sid(1), &first, &sid(101), &primary, NOW)
         .await
         .unwrap();
-    let second = acks.reserve(&sid(2), NOW, NOW + 600).await.unwrap();
+    let second = world.replies().reserve(&sid(2), NOW).await.unwrap();
     assert_ne!(first, second, "references are unique among open messages");
     acks.sent(&sid(2), &second, &sid(102), &primary, NOW + 1)
         .await
@@ -112,12 +120,12 @@ async fn each_ack_gets_its_answer() {
             message_sid: sid(2)
         }
     );
-    // Twice: the reference is closed now.
+    // Twice: the text no longer awaits an ACK (its reference lives on for answers).
     let again = acks
         .acknowledge(&primary, Some(second.as_str()), NOW)
         .await
         .unwrap();
-    assert_eq!(again, AckOutcome::UnknownReference(second.to_string()));
+    assert_eq!(again, AckOutcome::NotYours(second.clone()));
 }
 
 #[tokio::test]
@@ -126,7 +134,7 @@ async fn an_ack_and_a_timer_racing_end_in_one_of_them() {
     let world = World::new();
     let acks = world.acks();
     let primary = phone("+18585550100");
-    let reference = acks.reserve(&sid(1), NOW, NOW + 600).await.unwrap();
+    let reference = world.replies().reserve(&sid(1), NOW).await.unwrap();
     acks.sent(&sid(1), &reference, &sid(101), &primary, NOW)
         .await
         .unwrap();

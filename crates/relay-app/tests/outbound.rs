@@ -98,7 +98,8 @@ async fn a_send_answers_202_with_the_stamped_text_and_checks_the_dispatcher_in()
     assert_eq!(record.last_heartbeat, Some(NOW));
     let sid = body["message_sid"].as_str().unwrap();
     let logged = world.log.entry(sid).unwrap().outbound.unwrap();
-    assert_eq!(logged.job_ref, "JOB-7");
+    assert_eq!(logged.job_ref.as_deref(), Some("JOB-7"));
+    assert_eq!(logged.answers, None);
     assert_eq!(logged.expires_at, NOW + 600);
 }
 

@@ -2,7 +2,10 @@
 //! failure paths (unknown outcomes, refusals at every tier) deterministically.
 
 use relay_app::config::InboundSettings;
-use relay_app::memory::{MemoryDispatcherStore, MemoryMessageLog, RecordingAlerts, ScriptedSender};
+use relay_app::memory::{
+    MemoryAcks, MemoryDispatcherStore, MemoryMessageLog, RecordingAlerts, ScriptedSender,
+};
+use relay_app::relay::replies::Replies;
 use relay_app::relay::status::{StatusCallbacks, StatusHandled};
 use relay_app::relay::{Handled, Relay, RelayError, RelayPorts};
 use relay_core::alert::AlertKind;
@@ -60,6 +63,7 @@ struct World {
     log: MemoryMessageLog,
     alerts: RecordingAlerts,
     sender: ScriptedSender,
+    conversations: MemoryAcks,
 }
 
 impl World {
@@ -70,6 +74,7 @@ impl World {
             log: MemoryMessageLog::default(),
             alerts: RecordingAlerts::default(),
             sender,
+            conversations: MemoryAcks::default(),
         }
     }
 
@@ -81,16 +86,25 @@ impl World {
             deliveries: &self.log,
             alerts: &self.alerts,
             sender: &self.sender,
+            replies: Replies {
+                store: &self.conversations,
+                window_secs: self.settings.reply_window_secs,
+            },
             acks: None,
         }
     }
 
     async fn relay(&self, sms: &InboundSms) -> Result<Handled, RelayError> {
+        self.relay_at(sms, NOW).await
+    }
+
+    async fn relay_at(&self, sms: &InboundSms, now: i64) -> Result<Handled, RelayError> {
         let relay = Relay {
             settings: &self.settings,
             ports: self.ports(),
+            outbound_log: &self.log,
         };
-        relay.relay(sms, None, NOW).await
+        relay.relay(sms, None, now).await
     }
 
     async fn status(
@@ -206,7 +220,8 @@ async fn an_unknown_outcome_keeps_the_claim_so_nothing_is_sent_twice() {
     assert_eq!(
         again,
         Handled::Duplicate {
-            state: RecordState::OutcomeUnknown
+            state: RecordState::OutcomeUnknown,
+            reply: None,
         }
     );
     assert_eq!(world.sender.tried().len(), 1);
@@ -235,7 +250,8 @@ async fn a_claim_in_progress_is_not_forwarded_again_until_its_lock_expires() {
     assert_eq!(
         handled,
         Handled::Duplicate {
-            state: RecordState::InProgress
+            state: RecordState::InProgress,
+            reply: None,
         }
     );
     assert!(world.sender.sent().is_empty());
@@ -354,7 +370,12 @@ async fn a_failed_delivery_moves_on_to_the_next_tier_once() {
     let sent = world.sender.sent();
     assert_eq!(sent.len(), 2);
     assert_eq!(sent[1].to.as_str(), "+18583354807");
-    assert_eq!(sent[1].body, sent[0].body, "the same text goes on");
+    let without_reference = |body: &str| body.lines().next().unwrap().to_string();
+    assert_eq!(
+        without_reference(&sent[1].body),
+        without_reference(&sent[0].body),
+        "the same text goes on, with a reference of its own"
+    );
     let alert = world.alerts.alerts().pop().unwrap();
     assert_eq!(alert.kind, AlertKind::Cascade);
     assert_eq!(
@@ -544,4 +565,214 @@ async fn a_move_whose_claim_was_never_finished_is_not_sent_again() {
         .unwrap();
     assert_eq!(handled, StatusHandled::AlreadyMovedOn);
     assert_eq!(world.sender.sent().len(), 1, "only the first text went out");
+}
+
+// ---- answers by text ------------------------------------------------------------------
+
+const DRIVER: &str = "+16195550123";
+const OTHER_DRIVER: &str = "+16195550456";
+const PRIMARY: &str = "+18585550100";
+
+fn text_with_sid(n: u32, from: &str, body: &str) -> InboundSms {
+    InboundSms {
+        // Apart from the sender's SIDs (`SM000…1`, …), which share the log.
+        sid: MessageSid::parse(&format!("SMaa{n:030x}")).unwrap(),
+        ..sms(from, body)
+    }
+}
+
+/// The reference at the end of a relayed text: `[K7Q] Reply ...`.
+fn reference_of(body: &str) -> String {
+    let line = body
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('['))
+        .expect("a reference line");
+    line[1..line.find(']').unwrap()].to_string()
+}
+
+impl World {
+    /// A driver's text relayed to the primary; its reference.
+    async fn driver_texts(&self, n: u32, driver: &str, body: &str) -> String {
+        let handled = self.relay(&text_with_sid(n, driver, body)).await.unwrap();
+        assert!(matches!(
+            handled,
+            Handled::Forwarded {
+                tier: Tier::Primary,
+                ..
+            }
+        ));
+        reference_of(&self.sender.sent().last().unwrap().body)
+    }
+
+    async fn answer(&self, n: u32, from: &str, body: &str) -> Handled {
+        self.relay(&text_with_sid(n, from, body)).await.unwrap()
+    }
+}
+
+fn reply(handled: &Handled) -> String {
+    handled.reply().expect("a TwiML answer")
+}
+
+#[tokio::test]
+async fn every_relayed_text_ends_with_its_reference_and_how_to_answer() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let reference = world.driver_texts(1, DRIVER, "Load ready").await;
+    let body = world.sender.sent()[0].body.clone();
+    assert!(
+        body.ends_with(&format!(
+            "\n[{reference}] Reply \"{reference} <answer>\" to answer the driver"
+        )),
+        "{body}"
+    );
+    assert!(reference.bytes().any(|b| b.is_ascii_digit()), "{reference}");
+    assert!(
+        reference.bytes().any(|b| b.is_ascii_uppercase()),
+        "{reference}"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_with_its_reference_reaches_the_driver_stamped_once() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let reference = world.driver_texts(1, DRIVER, "Load ready").await;
+    let handled = world
+        .answer(
+            2,
+            PRIMARY,
+            &format!("{} On my way", reference.to_lowercase()),
+        )
+        .await;
+    assert_eq!(
+        reply(&handled),
+        format!("QDN relay: Sent to ***0123 ({reference}).")
+    );
+    let sent = world.sender.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].to.as_str(), DRIVER);
+    assert!(
+        sent[1].body.starts_with("On my way\n-- sergio-main / 20"),
+        "{}",
+        sent[1].body
+    );
+    assert!(sent[1].body.ends_with('Z'));
+    // Twilio's redelivery: the same answer back, nothing sent again.
+    let again = world
+        .answer(2, PRIMARY, &format!("{reference} On my way"))
+        .await;
+    assert!(matches!(again, Handled::Duplicate { .. }));
+    assert_eq!(reply(&again), reply(&handled));
+    assert_eq!(world.sender.sent().len(), 2);
+    // The answer is the dispatcher's check-in.
+    assert_eq!(
+        world
+            .dispatchers
+            .record("sergio-main")
+            .unwrap()
+            .last_heartbeat,
+        Some(NOW)
+    );
+}
+
+#[tokio::test]
+async fn a_bare_answer_goes_to_the_one_driver_waiting() {
+    let world = World::new(seed(), ScriptedSender::default());
+    world.driver_texts(1, DRIVER, "Load ready").await;
+    world
+        .relay_at(&text_with_sid(2, DRIVER, "At the gate"), NOW + 1)
+        .await
+        .unwrap();
+    let newest = reference_of(&world.sender.sent()[1].body);
+    let handled = world
+        .relay_at(&text_with_sid(3, PRIMARY, "On my way"), NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        reply(&handled),
+        format!("QDN relay: Sent to ***0123 ({newest}).")
+    );
+    assert_eq!(world.sender.sent().len(), 3, "one answer for two texts");
+}
+
+#[tokio::test]
+async fn a_bare_answer_with_two_drivers_waiting_lists_them_and_sends_nothing() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let first = world.driver_texts(1, DRIVER, "Load ready").await;
+    let second = world.driver_texts(2, OTHER_DRIVER, "Where do I dump").await;
+    let handled = world.answer(3, PRIMARY, "On my way").await;
+    let listing = reply(&handled);
+    assert!(
+        listing.contains(&format!("{first} ***0123 \"Load ready\"")),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(&format!("{second} ***0456 \"Where do I dump\"")),
+        "{listing}"
+    );
+    assert_eq!(world.sender.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn only_the_phone_a_text_went_to_may_answer_it_and_only_within_the_window() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let reference = world.driver_texts(1, DRIVER, "Load ready").await;
+    // The backup's phone never got it.
+    let handled = world
+        .answer(2, "+18583354807", &format!("{reference} On my way"))
+        .await;
+    assert!(reply(&handled).starts_with(&format!("QDN relay: Not sent: {reference} is not")));
+    // Past the window, the primary cannot either.
+    let late = world
+        .relay_at(
+            &text_with_sid(3, PRIMARY, &format!("{reference} On my way")),
+            NOW + world.settings.reply_window_secs as i64,
+        )
+        .await
+        .unwrap();
+    assert!(
+        reply(&late).contains("is not a text sent to this phone"),
+        "{}",
+        reply(&late)
+    );
+    assert_eq!(world.sender.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_backups_running_late_reaches_nobody() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let handled = world.answer(1, "+18583354807", "Running 10 min late").await;
+    assert!(reply(&handled).contains("Not sent: no driver's text came to this phone"));
+    assert!(
+        world.sender.tried().is_empty(),
+        "never relayed down the cascade"
+    );
+}
+
+#[tokio::test]
+async fn twilio_refusing_the_drivers_number_is_told_and_not_retried() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let reference = world.driver_texts(1, DRIVER, "Load ready").await;
+    world.sender.script([refused(21610)]);
+    let handled = world
+        .answer(2, PRIMARY, &format!("{reference} On my way"))
+        .await;
+    assert_eq!(
+        reply(&handled),
+        format!(
+            "QDN relay: Not sent to ***0123 ({reference}): the driver has unsubscribed (replied STOP) from this number (Twilio 21610). Call the driver instead."
+        )
+    );
+    assert_eq!(world.sender.tried().len(), 2, "one try, no other number");
+}
+
+#[tokio::test]
+async fn an_answer_too_long_to_stamp_is_refused() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let reference = world.driver_texts(1, DRIVER, "Load ready").await;
+    let long = "x".repeat(1590);
+    let handled = world
+        .answer(2, PRIMARY, &format!("{reference} {long}"))
+        .await;
+    assert!(reply(&handled).starts_with("QDN relay: Not sent: the answer is 1590 characters"));
+    assert_eq!(world.sender.sent().len(), 1);
 }

@@ -14,25 +14,29 @@ use aws_sdk_dynamodb::types::{
 };
 use tracing::instrument;
 
-use relay_core::ack::{AckRef, AckState};
+use relay_core::ack::AckState;
 use relay_core::cascade::Tier;
 use relay_core::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState,
 };
+use relay_core::conversation::{Conversation, Driver};
 use relay_core::delivery::DeliveryStatus;
 use relay_core::dispatcher::{
     DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher, decode_dispatcher,
 };
 use relay_core::ids::DispatcherId;
 use relay_core::ids::MessageSid;
-use relay_core::message_items::{ItemDamage, decode_claim_record, decode_forward};
-use relay_core::phone::PhoneNumber;
+use relay_core::message_items::{
+    ItemDamage, decode_claim_record, decode_conversation, decode_forward,
+};
+use relay_core::phone::{CountryCode, PhoneNumber};
 use relay_core::ports::{
-    AckStore, ClaimStore, CommandRecord, DeliveryHealth, DeliveryLog, DispatcherStore, Finish,
-    ForwardRecord, ForwardedMessage, MessageLog, MovedOn, Observed, OutboundLog, OutboundRecord,
-    ProblemLog, RelayText, StoreError,
+    AckStore, ClaimStore, CommandRecord, ConversationStore, DeliveryHealth, DeliveryLog,
+    DispatcherStore, Finish, ForwardRecord, ForwardedMessage, MessageLog, MovedOn, Observed,
+    OutboundLog, OutboundRecord, ProblemLog, RelayText, StoreError,
 };
 use relay_core::problem::ProblemKey;
+use relay_core::reference::TextRef;
 use relay_core::stored::{Stored, StoredItem, StoredType};
 
 type Item = HashMap<String, AttributeValue>;
@@ -596,9 +600,11 @@ impl MessageLog for DynamoMessageLog {
             delivery_status = :status, delivery_rank = :rank, from_number = :from, to_number = :to, \
             num_media = :media, body_truncated = :truncated, attempts = :attempts, \
             forwarded_at = :at, expires_at = :expires, relay_body = :relay_body, \
-            relay_media = :relay_media, relay_callback = :relay_callback \
+            relay_media = :relay_media, relay_callback = :relay_callback, \
+            relay_driver = :relay_driver, relay_words = :relay_words \
             REMOVE lock_expires_at";
         let (condition, held) = Self::held_by(owner);
+        let driver = record.relay.driver.as_ref();
         let mut values = attribute_map(held);
         values.extend(attribute_map([
             (":final", s(RecordState::Forwarded.as_str())),
@@ -617,6 +623,14 @@ impl MessageLog for DynamoMessageLog {
             (
                 ":relay_callback",
                 s(record.relay.status_callback.as_deref().unwrap_or_default()),
+            ),
+            (
+                ":relay_driver",
+                s(driver.map(|d| d.number.as_str()).unwrap_or_default()),
+            ),
+            (
+                ":relay_words",
+                s(driver.map(|d| d.first_words.as_str()).unwrap_or_default()),
             ),
             (":truncated", AttributeValue::Bool(record.body_truncated)),
             (":attempts", attempts),
@@ -755,7 +769,9 @@ impl MessageLog for DynamoMessageLog {
     ) -> Result<Option<RelayText>, StoreError> {
         let output = self
             .get_item(sid.as_str())
-            .projection_expression("relay_body, relay_media, relay_callback, expires_at")
+            .projection_expression(
+                "relay_body, relay_media, relay_callback, relay_driver, relay_words, expires_at",
+            )
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", e))?;
@@ -776,8 +792,16 @@ impl MessageLog for DynamoMessageLog {
                 .collect(),
             _ => Vec::new(),
         };
+        // Written as E.164 (or empty when the sender could not be answered).
+        let driver = text(&item, "relay_driver")
+            .and_then(|raw| PhoneNumber::parse(&raw, CountryCode::NANP).ok())
+            .map(|number| Driver {
+                number,
+                first_words: text(&item, "relay_words").unwrap_or_default(),
+            });
         Ok(Some(RelayText {
             body,
+            driver,
             media_urls,
             status_callback: text(&item, "relay_callback").filter(|c| !c.is_empty()),
         }))
@@ -856,22 +880,59 @@ impl MessageLog for DynamoMessageLog {
 impl OutboundLog for DynamoMessageLog {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, message_sid = %record.sid))]
     async fn record_outbound(&self, record: &OutboundRecord) -> Result<(), StoreError> {
-        self.client
+        let mut put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item("message_sid", s(record.sid.as_str()))
             .item("record_type", s("outbound"))
             .item("dispatcher_id", s(record.dispatcher_id.as_str()))
             .item("to_number", s(record.to.as_str()))
-            .item("job_ref", s(&record.job_ref))
             .item("delivery_status", s(record.delivery_status.as_str()))
             .item("sent_at", n(record.sent_at))
-            .item("expires_at", n(record.expires_at))
-            .send()
+            .item("expires_at", n(record.expires_at));
+        if let Some(job_ref) = &record.job_ref {
+            put = put.item("job_ref", s(job_ref));
+        }
+        if let Some(answered) = &record.answers {
+            put = put
+                .item("answered_by", s(answered.signer.to_string()))
+                .item("reference", s(answered.reference.as_str()))
+                .item("in_answer_to", strings_of(&answered.inbound_sids));
+        }
+        put.send()
             .await
             .map_err(|e| unavailable(&self.table, "PutItem", e))?;
+        let Some(answered) = &record.answers else {
+            return Ok(());
+        };
+        // On each driver's text it answers, for their trail; a text whose log has
+        // expired is not written back into being.
+        let entry = AttributeValue::L(vec![AttributeValue::M(attribute_map([
+            ("message_sid", s(record.sid.as_str())),
+            ("answered_by", s(answered.signer.to_string())),
+            ("reference", s(answered.reference.as_str())),
+            ("sent_at", n(record.sent_at)),
+        ]))]);
+        for inbound in &answered.inbound_sids {
+            let result = self
+                .update_item(inbound.as_str())
+                .update_expression(
+                    "SET answers = list_append(if_not_exists(answers, :none), :answer)",
+                )
+                .condition_expression("attribute_exists(message_sid)")
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":answer", entry.clone())
+                .send()
+                .await;
+            condition_held(&self.table, "UpdateItem", result)?;
+        }
         Ok(())
     }
+}
+
+fn strings_of(sids: &[MessageSid]) -> AttributeValue {
+    AttributeValue::L(sids.iter().map(|sid| s(sid.as_str())).collect())
 }
 
 /// Deliveries per number live in the message table under `delivery#<E.164>`: one small
@@ -968,14 +1029,20 @@ impl ProblemLog for DynamoMessageLog {
     }
 }
 
-/// Acknowledgements: the state on the inbound item (`ack_state`, `ack_ref`, `ack_to`),
-/// one `ackref#<REF>` item per reference in use, and one `ackphone#<E.164>` item per
-/// phone with an `open_<REF> = <sent at>` attribute per text awaiting its ACK.
+/// How many conversations past their window a phone's item may carry before a write
+/// drops them (each costs the write an extra update, so it is done in batches).
+const STALE_CONVERSATIONS_BATCH: usize = 8;
+
+/// References and conversations: one `ref#<REF>` item per reference reserved (its
+/// `inbound_sid`, until `expires_at`), and one `phone#<E.164>` item per phone a text
+/// went to, with a `c_<REF>` map per conversation (see
+/// [`relay_core::message_items::decode_conversation`]) and, with acknowledgement on,
+/// an `open_<REF> = <sent at, ms>` per text awaiting its ACK.
 #[async_trait]
-impl AckStore for DynamoMessageLog {
+impl ConversationStore for DynamoMessageLog {
     async fn reserve_ref(
         &self,
-        reference: &AckRef,
+        reference: &TextRef,
         sid: &MessageSid,
         now: i64,
         expires_at: i64,
@@ -985,25 +1052,133 @@ impl AckStore for DynamoMessageLog {
             .put_item()
             .table_name(&self.table)
             .item("message_sid", s(ref_key(reference)))
-            .item("record_type", s("ack_ref"))
+            .item("record_type", s("text_ref"))
             .item("inbound_sid", s(sid.as_str()))
-            .item("state", s("open"))
             .item("expires_at", n(expires_at))
-            .condition_expression(
-                "attribute_not_exists(message_sid) OR #state = :closed OR expires_at < :now",
-            )
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":closed", s("closed"))
+            .condition_expression("attribute_not_exists(message_sid) OR expires_at < :now")
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
         condition_held(&self.table, "PutItem", result)
     }
 
+    async fn open_conversation(
+        &self,
+        phone: &PhoneNumber,
+        conversation: &Conversation,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let entry = AttributeValue::M(attribute_map([
+            ("inbound_sid", s(conversation.inbound_sid.as_str())),
+            ("driver", s(conversation.driver.as_str())),
+            ("first_words", s(&conversation.first_words)),
+            ("sent_at", n(conversation.sent_at)),
+            ("until", n(expires_at)),
+        ]));
+        let output = self
+            .update_item(phone_key(phone))
+            .update_expression("SET #c = :entry, record_type = :type, expires_at = :expires")
+            .expression_attribute_names("#c", conversation_attribute(&conversation.reference))
+            .expression_attribute_values(":entry", entry)
+            .expression_attribute_values(":type", s("phone"))
+            .expression_attribute_values(":expires", n(expires_at))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
+        // Past their window: dropped in batches, each only while it is the one read.
+        let stale: Vec<(String, String)> = output
+            .attributes
+            .unwrap_or_default()
+            .iter()
+            .filter(|(name, _)| name.starts_with("c_"))
+            .filter_map(|(name, value)| {
+                let entry = value.as_m().ok()?;
+                let until: i64 = entry.get("until")?.as_n().ok()?.parse().ok()?;
+                let sid = entry.get("inbound_sid")?.as_s().ok()?.clone();
+                (until < conversation.sent_at).then(|| (name.clone(), sid))
+            })
+            .collect();
+        if stale.len() >= STALE_CONVERSATIONS_BATCH {
+            self.drop_conversations(phone, &stale).await;
+        }
+        Ok(())
+    }
+
+    async fn conversations(&self, phone: &PhoneNumber) -> Result<Vec<Conversation>, StoreError> {
+        let output = self
+            .get_item(phone_key(phone))
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        let Some(item) = output.item else {
+            return Ok(Vec::new());
+        };
+        let mut conversations = Vec::new();
+        for (name, value) in &item {
+            let Some(raw) = name.strip_prefix("c_") else {
+                continue;
+            };
+            let decoded = match (TextRef::parse(raw), value.as_m()) {
+                (Some(reference), Ok(entry)) => decode_conversation(reference, &DynamoItem(entry))
+                    .map_err(|damage| format!("{}: {}", damage.attribute, damage.damage)),
+                _ => Err("not a conversation map under a reference".to_string()),
+            };
+            match decoded {
+                Ok(conversation) => conversations.push(conversation),
+                Err(problem) => tracing::warn!(
+                    table = %self.table,
+                    phone = %phone.masked(),
+                    attribute = %name,
+                    problem,
+                    "damaged conversation skipped; it cannot be answered"
+                ),
+            }
+        }
+        Ok(conversations)
+    }
+}
+
+impl DynamoMessageLog {
+    /// Removes the named conversations from a phone's item while each still holds the
+    /// text it held when read; a failure only leaves them for the next batch.
+    async fn drop_conversations(&self, phone: &PhoneNumber, stale: &[(String, String)]) {
+        let mut update = self.update_item(phone_key(phone));
+        let mut removes = Vec::new();
+        let mut conditions = Vec::new();
+        for (i, (name, sid)) in stale.iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#c{i}"), name)
+                .expression_attribute_values(format!(":s{i}"), s(sid));
+            removes.push(format!("#c{i}"));
+            conditions.push(format!("#c{i}.inbound_sid = :s{i}"));
+        }
+        let result = update
+            .update_expression(format!("REMOVE {}", removes.join(", ")))
+            .condition_expression(conditions.join(" AND "))
+            .send()
+            .await;
+        match condition_held(&self.table, "UpdateItem", result) {
+            Ok(true) => {
+                tracing::debug!(phone = %phone.masked(), dropped = stale.len(), "stale conversations dropped")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(phone = %phone.masked(), error = %e, "stale conversations not dropped; the next batch tries again")
+            }
+        }
+    }
+}
+
+/// Acknowledgements: the state on the inbound item (`ack_state`, `ack_ref`, `ack_to`)
+/// and, on the phone's item, one `open_<REF> = <sent at, ms>` per text awaiting its
+/// ACK (the reference items are [`ConversationStore`]'s).
+#[async_trait]
+impl AckStore for DynamoMessageLog {
     async fn await_ack(
         &self,
         sid: &MessageSid,
-        reference: &AckRef,
+        reference: &TextRef,
         to: &PhoneNumber,
         at: i64,
     ) -> Result<(), StoreError> {
@@ -1019,7 +1194,7 @@ impl AckStore for DynamoMessageLog {
             .update_expression("SET #open = :at, record_type = :type")
             .expression_attribute_names("#open", open_attribute(reference))
             .expression_attribute_values(":at", n(at))
-            .expression_attribute_values(":type", s("ack_phone"))
+            .expression_attribute_values(":type", s("phone"))
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
@@ -1028,7 +1203,7 @@ impl AckStore for DynamoMessageLog {
 
     async fn find_ref(
         &self,
-        reference: &AckRef,
+        reference: &TextRef,
         now: i64,
     ) -> Result<Option<MessageSid>, StoreError> {
         let output = self
@@ -1037,15 +1212,14 @@ impl AckStore for DynamoMessageLog {
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", e))?;
         Ok(output.item.and_then(|item| {
-            let open = text(&item, "state").as_deref() == Some("open")
-                && number(&item, "expires_at").is_none_or(|at| at >= now);
-            open.then(|| text(&item, "inbound_sid"))
+            let live = number(&item, "expires_at").is_none_or(|at| at >= now);
+            live.then(|| text(&item, "inbound_sid"))
                 .flatten()
                 .and_then(|sid| MessageSid::parse(&sid).ok())
         }))
     }
 
-    async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<AckRef>, StoreError> {
+    async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<TextRef>, StoreError> {
         let output = self
             .get_item(phone_key(phone))
             .send()
@@ -1057,18 +1231,18 @@ impl AckStore for DynamoMessageLog {
         Ok(item
             .iter()
             .filter_map(|(name, value)| {
-                let reference = AckRef::parse(name.strip_prefix("open_")?)?;
+                let reference = TextRef::parse(name.strip_prefix("open_")?)?;
                 let at: i64 = value.as_n().ok()?.parse().ok()?;
                 Some((at, reference))
             })
-            .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())))
+            .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)))
             .map(|(_, reference)| reference))
     }
 
     async fn acknowledge(
         &self,
         sid: &MessageSid,
-        reference: &AckRef,
+        reference: &TextRef,
         from: &PhoneNumber,
         at: i64,
     ) -> Result<bool, StoreError> {
@@ -1108,7 +1282,7 @@ impl AckStore for DynamoMessageLog {
         condition_held(&self.table, "UpdateItem", result)
     }
 
-    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<AckRef>, StoreError> {
+    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<TextRef>, StoreError> {
         let output = self
             .get_item(sid.as_str())
             .projection_expression("ack_ref")
@@ -1118,7 +1292,7 @@ impl AckStore for DynamoMessageLog {
         Ok(output
             .item
             .and_then(|item| text(&item, "ack_ref"))
-            .and_then(|raw| AckRef::parse(&raw)))
+            .and_then(|raw| TextRef::parse(&raw)))
     }
 
     async fn set_ack_state(&self, sid: &MessageSid, state: AckState) -> Result<(), StoreError> {
@@ -1131,14 +1305,11 @@ impl AckStore for DynamoMessageLog {
         Ok(())
     }
 
-    async fn close_ref(&self, reference: &AckRef, phone: &PhoneNumber) -> Result<(), StoreError> {
-        self.update_item(ref_key(reference))
-            .update_expression("SET #state = :closed")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":closed", s("closed"))
-            .send()
-            .await
-            .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
+    async fn stop_awaiting(
+        &self,
+        reference: &TextRef,
+        phone: &PhoneNumber,
+    ) -> Result<(), StoreError> {
         self.update_item(phone_key(phone))
             .update_expression("REMOVE #open")
             .expression_attribute_names("#open", open_attribute(reference))
@@ -1149,14 +1320,18 @@ impl AckStore for DynamoMessageLog {
     }
 }
 
-fn ref_key(reference: &AckRef) -> String {
-    format!("ackref#{reference}")
+fn ref_key(reference: &TextRef) -> String {
+    format!("ref#{reference}")
 }
 
 fn phone_key(phone: &PhoneNumber) -> String {
-    format!("ackphone#{phone}")
+    format!("phone#{phone}")
 }
 
-fn open_attribute(reference: &AckRef) -> String {
+fn open_attribute(reference: &TextRef) -> String {
     format!("open_{reference}")
+}
+
+fn conversation_attribute(reference: &TextRef) -> String {
+    format!("c_{reference}")
 }

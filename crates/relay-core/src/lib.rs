@@ -1,8 +1,8 @@
 //! The QDN SMS relay's domain: the routing and signature core every function shares.
 //!
 //! Phone numbers and IDs that validate on parse, the dispatcher item and its decoder,
-//! the cascade decision and the walk down its tiers, claims, acknowledgement
-//! references, delivery statuses, alerts, configuration problems, Twilio's webhook
+//! the cascade decision and the walk down its tiers, claims, the references
+//! every relayed text carries, replies by text, acknowledgements, delivery statuses, alerts, configuration problems, Twilio's webhook
 //! signature, dispatchers' tokens, and the ports (traits) the use cases call. Nothing
 //! here knows AWS, HTTP or an async runtime: the compiler keeps it so (see
 //! `Cargo.toml`).
@@ -12,6 +12,7 @@ pub mod alert;
 pub mod auth;
 pub mod cascade;
 pub mod claim;
+pub mod conversation;
 pub mod delivery;
 pub mod dispatcher;
 pub mod ids;
@@ -19,6 +20,7 @@ pub mod message_items;
 pub mod phone;
 pub mod ports;
 pub mod problem;
+pub mod reference;
 pub mod reply;
 pub mod secret;
 pub mod signature;

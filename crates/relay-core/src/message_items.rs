@@ -5,9 +5,11 @@
 
 use crate::cascade::Tier;
 use crate::claim::{ExistingRecord, RecordState, StoredResponse};
+use crate::conversation::Conversation;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::{CountryCode, PhoneNumber};
 use crate::ports::ForwardedMessage;
+use crate::reference::TextRef;
 use crate::stored::{Damage, Expected, MAX_UNIX_TIME, StoredItem, read_text, read_whole};
 
 /// The attribute of a message-log item a reader could not use, and why.
@@ -101,6 +103,39 @@ pub fn decode_forward(
     }))
 }
 
+/// One conversation of a phone's item (`phone#<E.164>`): the map under `c_<REF>`, with
+/// the text's `inbound_sid`, the `driver`'s E.164 number, the driver's `first_words`
+/// and `sent_at`. Without any of them but the words it cannot be answered: an error
+/// naming the attribute (the reader skips it, logged).
+pub fn decode_conversation(
+    reference: TextRef,
+    entry: &dyn StoredItem,
+) -> Result<Conversation, ItemDamage> {
+    Ok(Conversation {
+        inbound_sid: required(entry, "inbound_sid", Expected::MessageSid, |raw| {
+            MessageSid::parse(raw).ok()
+        })?,
+        driver: required(entry, "driver", Expected::PhoneNumber, |raw| {
+            PhoneNumber::parse(raw, CountryCode::NANP).ok()
+        })?,
+        first_words: read_text(entry, "first_words", Expected::Text)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .to_string(),
+        sent_at: read_whole(entry, "sent_at", Expected::UnixTime, 0..=MAX_UNIX_TIME)
+            .map_err(|damage| ItemDamage {
+                attribute: "sent_at",
+                damage,
+            })?
+            .ok_or(ItemDamage {
+                attribute: "sent_at",
+                damage: Damage::Missing,
+            })?,
+        reference,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +210,36 @@ mod tests {
         assert_eq!(
             decode_claim_record(&bad).unwrap_err().damage.kind(),
             "out_of_range"
+        );
+    }
+
+    #[test]
+    fn a_conversation_reads_whole_or_names_what_it_lacks() {
+        let entry = Item::default()
+            .with("inbound_sid", Value::S(INBOUND.into()))
+            .with("driver", Value::S("+16195550123".into()))
+            .with("first_words", Value::S("Load ready".into()))
+            .with("sent_at", Value::N("1000".into()));
+        let reference = TextRef::parse("K7Q").unwrap();
+        let read = decode_conversation(reference.clone(), &entry).unwrap();
+        assert_eq!(read.driver.as_str(), "+16195550123");
+        assert_eq!(
+            (read.sent_at, read.first_words.as_str()),
+            (1000, "Load ready")
+        );
+        let no_time = entry.clone().with("sent_at", Value::S("yesterday".into()));
+        assert_eq!(
+            decode_conversation(reference.clone(), &no_time)
+                .unwrap_err()
+                .attribute,
+            "sent_at"
+        );
+        let no_driver = entry.with("driver", Value::N("12".into()));
+        assert_eq!(
+            decode_conversation(reference, &no_driver)
+                .unwrap_err()
+                .attribute,
+            "driver"
         );
     }
 }

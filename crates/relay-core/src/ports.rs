@@ -5,15 +5,17 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
-use crate::ack::{AckRef, AckState, AckTimer};
+use crate::ack::{AckState, AckTimer};
 use crate::alert::{Alert, AlertKind};
 use crate::cascade::{Attempt, Tier};
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState, StoredResponse};
+use crate::conversation::{Conversation, Driver, Signer};
 use crate::delivery::DeliveryStatus;
 use crate::dispatcher::{DispatcherRecord, Flag, UnreadableDispatcher};
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::PhoneNumber;
 use crate::problem::ProblemKey;
+use crate::reference::TextRef;
 use crate::sms::Command;
 use crate::stored::{Damage, Named};
 
@@ -241,6 +243,8 @@ pub trait MessageLog: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayText {
     pub body: String,
+    /// Who sent it, when their number is one a dispatcher can answer.
+    pub driver: Option<Driver>,
     pub media_urls: Vec<String>,
     pub status_callback: Option<String>,
 }
@@ -311,17 +315,34 @@ pub trait DeliveryLog: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboundRecord {
     pub sid: MessageSid,
+    /// The dispatcher item it was sent for (a backup's or tertiary's answer: the item
+    /// that names that number).
     pub dispatcher_id: DispatcherId,
     pub to: PhoneNumber,
-    pub job_ref: String,
+    /// The API's job reference; an answer by text has none.
+    pub job_ref: Option<String>,
+    /// Set for an answer by text: the driver's texts it answers.
+    pub answers: Option<Answered>,
     pub delivery_status: DeliveryStatus,
     pub sent_at: i64,
     pub expires_at: i64,
 }
 
+/// What an answer by text answered, for the driver's trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub signer: Signer,
+    /// The reference the dispatcher answered (or, for a bare answer, the newest one).
+    pub reference: TextRef,
+    /// The driver's texts (their inbound message SIDs) it answers.
+    pub inbound_sids: Vec<MessageSid>,
+}
+
 /// The outbound side of the message log.
 #[async_trait]
 pub trait OutboundLog: Send + Sync {
+    /// Writes the outbound item and, for an answer by text, adds the answer to each
+    /// driver's text it answers (their trails show who answered and when).
     async fn record_outbound(&self, record: &OutboundRecord) -> Result<(), StoreError>;
 }
 
@@ -381,41 +402,57 @@ pub trait AlertPublisher: Send + Sync {
     async fn publish(&self, alert: &Alert) -> Result<(), AlertError>;
 }
 
-/// Acknowledgement records on the message log (see [`crate::ack`]).
+/// References and the conversations they open, on the message log (see
+/// [`crate::conversation`]).
 #[async_trait]
-pub trait AckStore: Send + Sync {
+pub trait ConversationStore: Send + Sync {
     /// Reserves `reference` for inbound message `sid` until `expires_at`; `Ok(false)`
-    /// when a message still open holds it (pick another).
+    /// when a text still live holds it (pick another).
     async fn reserve_ref(
         &self,
-        reference: &AckRef,
+        reference: &TextRef,
         sid: &MessageSid,
         now: i64,
         expires_at: i64,
     ) -> Result<bool, StoreError>;
+    /// The text went to `phone`: `phone` may answer it until `expires_at`.
+    async fn open_conversation(
+        &self,
+        phone: &PhoneNumber,
+        conversation: &Conversation,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Every conversation on `phone`, live or not (one read); the caller judges them.
+    /// Conversations past their `expires_at` are dropped by later writes, in batches.
+    async fn conversations(&self, phone: &PhoneNumber) -> Result<Vec<Conversation>, StoreError>;
+}
+
+/// Acknowledgement records on the message log (see [`crate::ack`]).
+#[async_trait]
+pub trait AckStore: Send + Sync {
     /// Message `sid`'s current text, sent to `to` at `at_ms` (Unix milliseconds), now
     /// awaits `ACK <reference>`.
     async fn await_ack(
         &self,
         sid: &MessageSid,
-        reference: &AckRef,
+        reference: &TextRef,
         to: &PhoneNumber,
         at: i64,
     ) -> Result<(), StoreError>;
-    /// The open message `reference` names.
+    /// The message `reference` was reserved for, while the reservation lasts.
     async fn find_ref(
         &self,
-        reference: &AckRef,
+        reference: &TextRef,
         now: i64,
     ) -> Result<Option<MessageSid>, StoreError>;
-    /// The oldest reference still open on a text sent to `phone`.
-    async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<AckRef>, StoreError>;
+    /// The oldest reference still awaiting its ACK on a text sent to `phone`.
+    async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<TextRef>, StoreError>;
     /// `awaiting` → `acknowledged`, only while `reference` is the message's current
     /// one and `from` is the phone it went to.
     async fn acknowledge(
         &self,
         sid: &MessageSid,
-        reference: &AckRef,
+        reference: &TextRef,
         from: &PhoneNumber,
         at: i64,
     ) -> Result<bool, StoreError>;
@@ -429,11 +466,17 @@ pub trait AckStore: Send + Sync {
         at: i64,
     ) -> Result<bool, StoreError>;
     /// The reference of message `sid`'s current text, if it has one.
-    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<AckRef>, StoreError>;
+    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<TextRef>, StoreError>;
     /// Sets the message's acknowledgement state (`unacknowledged` past the last tier).
     async fn set_ack_state(&self, sid: &MessageSid, state: AckState) -> Result<(), StoreError>;
-    /// Frees `reference` and drops it from `phone`'s open ones.
-    async fn close_ref(&self, reference: &AckRef, phone: &PhoneNumber) -> Result<(), StoreError>;
+    /// `phone` no longer awaits `reference`'s ACK (acknowledged, or moved on). The
+    /// reference itself stays reserved until it expires: its text may still be
+    /// answered.
+    async fn stop_awaiting(
+        &self,
+        reference: &TextRef,
+        phone: &PhoneNumber,
+    ) -> Result<(), StoreError>;
 }
 
 /// Why an acknowledgement timer was not scheduled.

@@ -138,6 +138,12 @@ pub fn stamp(body: &str, job_ref: &str, dispatcher: &DispatcherId, at: i64) -> S
     )
 }
 
+/// A dispatcher's answer by text: `<answer>\n-- <signer> / <YYYY-MM-DDTHH:MM:SSZ>`, the
+/// outbound stamp without a job reference (the answer names no job).
+pub fn stamp_answer(answer: &str, signer: &impl std::fmt::Display, at: i64) -> String {
+    format!("{answer}\n-- {signer} / {}", iso8601_utc(at))
+}
+
 /// Unix seconds as ISO 8601 UTC, to the second: `2026-11-24T16:05:09Z`.
 pub fn iso8601_utc(unix_secs: i64) -> String {
     match Timestamp::from_second(unix_secs) {

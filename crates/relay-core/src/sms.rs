@@ -9,9 +9,9 @@ pub const MAX_SMS_CHARS: usize = 1600;
 /// Twilio allows at most ten media items on a message.
 pub const MAX_MEDIA: usize = 10;
 
-/// Room kept in a forwarded text, with acknowledgement on, for the ACK instruction
-/// (`\nReply ACK K7Q`) and an escalation's first line.
-pub const ACK_LINES_RESERVE: usize = 80;
+/// Room kept in every forwarded text for the relay's own lines: the reference lines
+/// (`crate::reference::reference_lines`) and an escalation's first line.
+pub const RELAY_LINES_RESERVE: usize = 160;
 
 /// Appended when a forwarded text had to be shortened to fit [`MAX_SMS_CHARS`].
 const TRUNCATION_MARK: &str = " [cut]";
@@ -214,9 +214,12 @@ mod tests {
         assert!(text.ends_with(TRUNCATION_MARK));
         let exact = "x".repeat(MAX_SMS_CHARS - "QDN driver +15551230000: ".len());
         assert!(!forwarded_text(&sms(&exact, 0), 0).1);
-        let (reserved, cut) = forwarded_text(&sms(&exact, 0), ACK_LINES_RESERVE);
+        let (reserved, cut) = forwarded_text(&sms(&exact, 0), RELAY_LINES_RESERVE);
         assert!(cut);
-        assert_eq!(reserved.chars().count(), MAX_SMS_CHARS - ACK_LINES_RESERVE);
+        assert_eq!(
+            reserved.chars().count(),
+            MAX_SMS_CHARS - RELAY_LINES_RESERVE
+        );
     }
 
     fn form(params: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -10,6 +10,7 @@ use relay_app::config::AckTimeoutSettings;
 use relay_app::relay::RelayPorts;
 use relay_app::relay::acks::Acks;
 use relay_app::relay::move_on::MoveOnService;
+use relay_app::relay::replies::Replies;
 use relay_app::secret_cache::SecretCache;
 use relay_aws::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use relay_aws::sns::SnsAlertPublisher;
@@ -91,6 +92,10 @@ pub async fn handle(
             deliveries: &app.log,
             alerts: &app.alerts,
             sender: &sender,
+            replies: Replies {
+                store: &app.log,
+                window_secs: app.settings.reply_window_secs,
+            },
             acks: Some(acks),
         },
     };

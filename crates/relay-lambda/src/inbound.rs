@@ -8,8 +8,9 @@ use relay_app::answer::error_body;
 use relay_app::clock::unix_now;
 use relay_app::config::InboundSettings;
 use relay_app::relay::acks::{AckError, Acks};
+use relay_app::relay::replies::{ReferenceError, Replies};
 use relay_app::relay::status::StatusCallbacks;
-use relay_app::relay::{Handled, Relay, RelayError, RelayPorts};
+use relay_app::relay::{Relay, RelayError, RelayPorts};
 use relay_app::secret_cache::SecretCache;
 use relay_aws::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use relay_aws::sns::SnsAlertPublisher;
@@ -85,6 +86,10 @@ impl InboundApp {
             deliveries: &self.log,
             alerts: &self.alerts,
             sender,
+            replies: Replies {
+                store: &self.log,
+                window_secs: self.settings.reply_window_secs,
+            },
             acks: self.acks(),
         }
     }
@@ -141,10 +146,12 @@ impl ApiError {
             },
             // 5xx so Twilio's fallback URL takes the message over.
             ApiError::Relay(e) => match e {
-                RelayError::Store(_) | RelayError::Ack(AckError::Store(_) | AckError::Timer(_)) => {
+                RelayError::Store(_)
+                | RelayError::Ack(AckError::Store(_) | AckError::Timer(_))
+                | RelayError::Reference(ReferenceError::Store(_)) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
-                RelayError::Ack(AckError::NoFreeReference { .. }) => {
+                RelayError::Reference(ReferenceError::NoFreeReference { .. }) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 RelayError::PrimaryMissing(_) | RelayError::NoTierReachable(_) => {
@@ -168,8 +175,12 @@ impl ApiError {
                 WebhookError::BadSignature => "bad_signature",
             },
             ApiError::Relay(e) => match e {
-                RelayError::Store(_) | RelayError::Ack(AckError::Store(_)) => "store_unavailable",
-                RelayError::Ack(AckError::NoFreeReference { .. }) => "no_free_reference",
+                RelayError::Store(_)
+                | RelayError::Ack(AckError::Store(_))
+                | RelayError::Reference(ReferenceError::Store(_)) => "store_unavailable",
+                RelayError::Reference(ReferenceError::NoFreeReference { .. }) => {
+                    "no_free_reference"
+                }
                 RelayError::Ack(AckError::Timer(_)) => "timer_unavailable",
                 RelayError::PrimaryMissing(_) => "primary_dispatcher_missing",
                 RelayError::NoTierReachable(_) => "no_tier_reachable",
@@ -245,12 +256,10 @@ pub async fn handle(
                 let relay = Relay {
                     settings: &app.settings,
                     ports: app.ports(&sender),
+                    outbound_log: &app.log,
                 };
                 let handled = relay.relay(&sms, hook.status_callback_url(), now).await?;
-                Ok(match handled {
-                    Handled::Command { reply: Some(text) } => Some(text),
-                    _ => None,
-                })
+                Ok(handled.reply())
             }
             Route::Status => {
                 let Some(update) =

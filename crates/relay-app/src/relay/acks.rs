@@ -1,27 +1,20 @@
-//! Acknowledgement, the service: references on relayed texts, the timer that
-//! escalates them, and `ACK` from the phone a text went to. On only when
+//! Acknowledgement, the service: the timer that escalates a relayed text, and `ACK`
+//! from the phone the text went to (the text's reference is [`super::replies`]'). On only when
 //! `ACK_QUEUE_URL` is set; everything else behaves as without it.
 
 use crate::clock::unix_millis;
 use crate::config::AckSettings;
-use relay_core::ack::{AckRef, AckTimer, ack_instruction};
+use relay_core::ack::AckTimer;
 use relay_core::ids::MessageSid;
 use relay_core::phone::PhoneNumber;
 use relay_core::ports::{AckStore, StoreError, TimerError, TimerQueue};
-
-/// How many random references to try before giving up on finding a free one (with
-/// 32,768 of them, only a relay with thousands of open messages gets near it).
-const REF_TRIES: usize = 20;
+use relay_core::reference::TextRef;
 
 /// Why acknowledgement could not do its part for a text.
 #[derive(Debug, thiserror::Error)]
 pub enum AckError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Every reference tried is held by an open text: thousands of texts are open, or
-    /// references are not being closed.
-    #[error("no free acknowledgement reference in {tries} tries")]
-    NoFreeReference { tries: usize },
     #[error(transparent)]
     Timer(#[from] TimerError),
 }
@@ -31,7 +24,6 @@ impl AckError {
     pub fn summary(&self) -> String {
         match self {
             AckError::Store(e) => e.summary(),
-            AckError::NoFreeReference { .. } => self.to_string(),
             AckError::Timer(e) => e.summary(),
         }
     }
@@ -41,13 +33,14 @@ impl AckError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AckOutcome {
     Acknowledged {
-        reference: AckRef,
+        reference: TextRef,
         message_sid: MessageSid,
     },
     /// The word after ACK is no open reference (unknown, closed, or not ours at all).
     UnknownReference(String),
-    /// The reference is open, but on a text to another phone (or it was escalated).
-    NotYours(AckRef),
+    /// The reference is live, but its text does not await this phone's ACK (another
+    /// phone's, acknowledged already, or escalated).
+    NotYours(TextRef),
     /// A bare ACK from a phone with no open text.
     NothingOpen,
 }
@@ -63,7 +56,7 @@ impl AckOutcome {
                 format!("QDN relay: no open message {word}; nothing changed.")
             }
             AckOutcome::NotYours(r) => format!(
-                "QDN relay: {r} is not awaiting your ACK (another phone's, or already escalated); nothing changed."
+                "QDN relay: {r} is not awaiting your ACK (already acknowledged, escalated, or another phone's); nothing changed."
             ),
             AckOutcome::NothingOpen => {
                 "QDN relay: no message awaits your ACK; nothing changed.".to_string()
@@ -81,39 +74,13 @@ pub struct Acks<'a> {
 }
 
 impl Acks<'_> {
-    /// A reference for a text about to go out for message `sid`, free among the
-    /// messages still open.
-    pub async fn reserve(
-        &self,
-        sid: &MessageSid,
-        now: i64,
-        expires_at: i64,
-    ) -> Result<AckRef, AckError> {
-        for _ in 0..REF_TRIES {
-            let reference = AckRef::random();
-            if self
-                .store
-                .reserve_ref(&reference, sid, now, expires_at)
-                .await?
-            {
-                return Ok(reference);
-            }
-        }
-        Err(AckError::NoFreeReference { tries: REF_TRIES })
-    }
-
-    /// The last line of the text.
-    pub fn instruction(reference: &AckRef) -> String {
-        ack_instruction(reference)
-    }
-
     /// The text went out to `to`: it now awaits its ACK, and its timer starts. A timer
     /// that cannot be scheduled is an error for the caller to alert on: without it
     /// nothing escalates the text.
     pub async fn sent(
         &self,
         sid: &MessageSid,
-        reference: &AckRef,
+        reference: &TextRef,
         forwarded_sid: &MessageSid,
         to: &PhoneNumber,
         now: i64,
@@ -144,7 +111,7 @@ impl Acks<'_> {
         now: i64,
     ) -> Result<AckOutcome, StoreError> {
         let reference = match word {
-            Some(word) => match AckRef::parse(word) {
+            Some(word) => match TextRef::parse(word) {
                 Some(reference) => reference,
                 None => return Ok(AckOutcome::UnknownReference(word.to_string())),
             },
@@ -159,7 +126,7 @@ impl Acks<'_> {
         if !self.store.acknowledge(&sid, &reference, from, now).await? {
             return Ok(AckOutcome::NotYours(reference));
         }
-        self.store.close_ref(&reference, from).await?;
+        self.store.stop_awaiting(&reference, from).await?;
         tracing::info!(message_sid = %sid, ack_ref = %reference, from = %from.masked(), "acknowledged");
         Ok(AckOutcome::Acknowledged {
             reference,

@@ -2,7 +2,8 @@
 //! the text is new (the webhook), moves on after a failed delivery (a status callback)
 //! or is escalated because nobody acknowledged it (an ACK timer). It reserves the
 //! text's reference, walks the tiers of a plan, records what went out, finishes the
-//! claim the text goes out under, arms the acknowledgement timer and alerts.
+//! claim the text goes out under, opens the conversation its dispatcher may answer,
+//! arms the acknowledgement timer and alerts.
 
 use std::future::Future;
 
@@ -11,10 +12,12 @@ use relay_core::cascade::{
     Attempt, CascadePlan, SkipReason, Target, Tier, cascade_cause, cascade_reason,
 };
 use relay_core::claim::{ClaimKey, ClaimOwner, RecordState};
+use relay_core::conversation::Driver;
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::ports::{
     Finish, ForwardRecord, ForwardedMessage, MovedOn, RelayText, SendError, SentSms,
 };
+use relay_core::reference::reference_lines;
 use relay_core::sms::InboundSms;
 use relay_core::walk::{Relayed, WalkEnd, walk_tiers};
 
@@ -169,8 +172,10 @@ pub struct Sending<'a> {
     pub plan: &'a CascadePlan,
     /// What came before this walk: the failed or unacknowledged try, when moving on.
     pub passed: Vec<Attempt>,
-    /// The text as the dispatcher reads it, before its reference line.
+    /// The text as the dispatcher reads it, before its reference lines.
     pub body: String,
+    /// Its driver, when they can be answered by text.
+    pub driver: Option<&'a Driver>,
     pub media_urls: &'a [String],
     pub status_callback: Option<&'a str>,
     /// When the message's log items expire.
@@ -199,14 +204,12 @@ impl RelayPorts<'_> {
     ) -> Result<Sent, RelayError> {
         let Outgoing { origin, sending } = outgoing;
         let out = &sending;
-        let reference = match &self.acks {
-            Some(acks) => Some(acks.reserve(out.inbound_sid, now, out.expires_at).await?),
-            None => None,
-        };
-        let body = match &reference {
-            Some(reference) => format!("{}{}", out.body, Acks::instruction(reference)),
-            None => out.body.clone(),
-        };
+        let reference = self.replies.reserve(out.inbound_sid, now).await?;
+        let body = format!(
+            "{}{}",
+            out.body,
+            reference_lines(&reference, self.acks.is_some())
+        );
         let text = Relayed {
             inbound_sid: out.inbound_sid,
             body: &body,
@@ -266,12 +269,17 @@ impl RelayPorts<'_> {
             now,
         };
         let alert_kind = origin.record(self, out, went).await;
-        if let (Some(acks), Some(reference)) = (&self.acks, &reference) {
+        if let Some(driver) = out.driver {
+            self.replies
+                .opened(out.inbound_sid, &reference, driver, &target.number, now)
+                .await;
+        }
+        if let Some(acks) = &self.acks {
             if let Some(forward) = origin.moving_on() {
-                close_old_reference(acks, forward).await;
+                stop_awaiting_old(acks, forward).await;
             }
             if let Err(e) = acks
-                .sent(out.inbound_sid, reference, &sent.sid, &target.number, now)
+                .sent(out.inbound_sid, &reference, &sent.sid, &target.number, now)
                 .await
             {
                 let reason = format!(
@@ -323,13 +331,14 @@ pub(crate) fn finished(state: RecordState, expires_at: i64) -> Finish<'static> {
     }
 }
 
-/// The reference of a text that was moved on no longer names an open text.
-pub(crate) async fn close_old_reference(acks: &Acks<'_>, forward: &ForwardedMessage) {
+/// The phone a moved-on text went to no longer awaits its ACK (it may still answer
+/// it: the reference lives on for the reply window).
+pub(crate) async fn stop_awaiting_old(acks: &Acks<'_>, forward: &ForwardedMessage) {
     let Ok(Some(reference)) = acks.store.current_ref(&forward.inbound_sid).await else {
         return;
     };
-    if let Err(e) = acks.store.close_ref(&reference, &forward.to).await {
-        tracing::error!(message_sid = %forward.inbound_sid, error = %e, "could not close the old reference");
+    if let Err(e) = acks.store.stop_awaiting(&reference, &forward.to).await {
+        tracing::error!(message_sid = %forward.inbound_sid, error = %e, "the old text still shows as awaiting its ACK");
     }
 }
 

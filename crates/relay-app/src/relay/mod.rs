@@ -1,31 +1,40 @@
-//! `sms-inbound`: a driver's text reaches exactly one dispatcher, down the cascade.
+//! `sms-inbound`: a driver's text reaches exactly one dispatcher, down the cascade; a
+//! dispatcher's text is a command or an answer to a driver, never relayed.
 //!
-//! [`Relay::relay`] claims the message (de-duplication), reads the primary dispatcher,
-//! runs a dispatcher's keyword command or plans the cascade, and hands the text to the
-//! one sequence every text takes ([`forwarding`]), which walks the plan, records the
-//! outcome and alerts ops.
+//! [`Relay::relay`] claims the message (de-duplication), reads the primary dispatcher
+//! and the dispatcher items, runs a dispatcher's keyword command or answer
+//! ([`answering`]), or plans the cascade and hands the text to the one sequence every
+//! text takes ([`forwarding`]), which walks the plan, records the outcome and alerts
+//! ops.
 
 pub mod acks;
+pub mod answering;
 pub mod forwarding;
 pub mod move_on;
+pub mod replies;
 pub mod status;
 
 use relay_core::alert::{Alert, AlertKind};
 use relay_core::cascade::{CascadePolicy, Tier, plan_cascade};
 use relay_core::claim::{ClaimKey, ClaimOutcome, ClaimRequest, RecordKind, RecordState};
-use relay_core::dispatcher::DispatcherRecord;
+use relay_core::conversation::{
+    AnswerOutcome, DispatcherText, Driver, Signer, first_words, signer_of,
+};
+use relay_core::dispatcher::{DispatcherRecord, UnreadableDispatcher};
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::phone::{PhoneNumber, mask};
 use relay_core::ports::{
-    AlertPublisher, ClaimStore, CommandRecord, DeliveryLog, DispatcherStore, MessageLog, RelayText,
-    SendError, SmsSender, StoreError,
+    AlertPublisher, ClaimStore, CommandRecord, DeliveryLog, DispatcherStore, MessageLog,
+    OutboundLog, RelayText, SendError, SmsSender, StoreError,
 };
-use relay_core::sms::{ACK_LINES_RESERVE, Command, InboundSms, forwarded_text};
+use relay_core::sms::{Command, InboundSms, RELAY_LINES_RESERVE, forwarded_text};
 
 use crate::alerting::publish_or_log;
 use crate::config::InboundSettings;
 use acks::{AckError, AckOutcome, Acks};
+use answering::AnswerText;
 use forwarding::{FirstForward, Held, Outgoing, Sending, Sent};
+use replies::{ReferenceError, Replies};
 
 /// What became of a webhook that was handled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,10 +43,27 @@ pub enum Handled {
         tier: Tier,
         forwarded_sid: MessageSid,
     },
-    /// A redelivery of a message that is being or has been handled: nothing was sent.
-    Duplicate { state: RecordState },
+    /// A redelivery of a message that is being or has been handled: nothing was sent;
+    /// `reply` is what the first delivery answered the dispatcher, if anything.
+    Duplicate {
+        state: RecordState,
+        reply: Option<String>,
+    },
     /// A dispatcher's keyword; `reply` is texted back to them (through TwiML), if any.
     Command { reply: Option<String> },
+    /// A dispatcher's answer to a driver, sent or not.
+    Answer(AnswerOutcome),
+}
+
+impl Handled {
+    /// What the dispatcher reads back (the TwiML `<Message>`), if anything.
+    pub fn reply(&self) -> Option<String> {
+        match self {
+            Handled::Forwarded { .. } => None,
+            Handled::Duplicate { reply, .. } | Handled::Command { reply } => reply.clone(),
+            Handled::Answer(outcome) => Some(outcome.reply()),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +78,12 @@ pub enum RelayError {
     NoTierReachable(String),
     #[error(transparent)]
     Twilio(SendError),
-    /// A reference for the text could not be reserved.
+    /// The acknowledgement timer or record could not be written.
     #[error("{}", .0.summary())]
     Ack(#[from] AckError),
+    /// A reference for the text could not be reserved.
+    #[error("{}", .0.summary())]
+    Reference(#[from] ReferenceError),
 }
 
 impl RelayError {
@@ -69,6 +98,7 @@ impl RelayError {
         match self {
             RelayError::Store(e) => e.to_string(),
             RelayError::Ack(e) => e.to_string(),
+            RelayError::Reference(e) => e.to_string(),
             other => other.to_string(),
         }
     }
@@ -84,6 +114,8 @@ pub struct RelayPorts<'a> {
     pub deliveries: &'a dyn DeliveryLog,
     pub alerts: &'a dyn AlertPublisher,
     pub sender: &'a dyn SmsSender,
+    /// Every relayed text's reference, and the conversations it opens.
+    pub replies: Replies<'a>,
     /// Set when acknowledgement is on (`ACK_QUEUE_URL`).
     pub acks: Option<Acks<'a>>,
 }
@@ -92,6 +124,8 @@ pub struct RelayPorts<'a> {
 pub struct Relay<'a> {
     pub settings: &'a InboundSettings,
     pub ports: RelayPorts<'a>,
+    /// Where dispatchers' answers by text are logged (as `sms-outbound`'s replies are).
+    pub outbound_log: &'a dyn OutboundLog,
 }
 
 impl Relay<'_> {
@@ -106,18 +140,21 @@ impl Relay<'_> {
         let claim = Held::new(ClaimKey::inbound(&sms.sid));
         let request = ClaimRequest::new(&claim.key, RecordKind::Inbound, &claim.owner, now);
         let primary_id = &self.settings.primary_dispatcher_id;
-        // Independent: overlapping the claim and the primary's item saves a round trip
-        // on every message (a duplicate's read is wasted, and duplicates are rare).
-        let (claimed, record) = tokio::join!(
+        // Independent: overlapping the claim, the primary's item and the dispatcher
+        // items (whose phones are never relayed) saves round trips on every message (a
+        // duplicate's reads are wasted, and duplicates are rare).
+        let (claimed, record, dispatchers) = tokio::join!(
             ports.claims.claim(&request),
-            ports.dispatchers.get(primary_id)
+            ports.dispatchers.get(primary_id),
+            ports.dispatchers.all()
         );
         match claimed {
             Ok(ClaimOutcome::Acquired) => {}
             Ok(ClaimOutcome::Taken(existing)) => {
-                tracing::info!(message_sid = %sms.sid, state = %existing.state, "duplicate delivery; not forwarding again");
+                tracing::info!(message_sid = %sms.sid, state = %existing.state, "duplicate delivery; not handling it again");
                 return Ok(Handled::Duplicate {
                     state: existing.state,
+                    reply: existing.response.map(|response| response.body),
                 });
             }
             Err(e) => {
@@ -127,7 +164,7 @@ impl Relay<'_> {
             }
         }
         let result = self
-            .handle_claimed(sms, &claim, record, status_callback, now)
+            .handle_claimed(sms, &claim, record, dispatchers, status_callback, now)
             .await;
         if let Err(error) = &result {
             // Unless the text may already be out, give the claim back so Twilio's
@@ -145,6 +182,7 @@ impl Relay<'_> {
         sms: &InboundSms,
         claim: &Held,
         record: Result<Option<DispatcherRecord>, StoreError>,
+        dispatchers: Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError>,
         status_callback: Option<String>,
         now: i64,
     ) -> Result<Handled, RelayError> {
@@ -153,12 +191,21 @@ impl Relay<'_> {
         // Parsed once: a sender that is no phone number is never a dispatcher.
         let from = PhoneNumber::parse(&sms.from, self.settings.default_country).ok();
 
-        if let (Some(command), Some(from)) = (Command::parse(&sms.body), &from)
-            && self.is_dispatcher_phone(from, &record)
-        {
-            return self
-                .run_command(sms, from, claim, &command, &record, now)
-                .await;
+        if let Some(from) = &from {
+            let dispatchers = match dispatchers {
+                // An item without a usable key is logged by the store where it was read.
+                Ok(all) => all.into_iter().flatten().collect(),
+                // Drivers' texts must not stop on it: the primary's numbers still count.
+                Err(e) => {
+                    tracing::error!(message_sid = %sms.sid, error = %e, "dispatcher items unreadable; only the primary's numbers count as dispatchers' phones");
+                    vec![record.clone()]
+                }
+            };
+            if let Some(signer) = signer_of(from, &dispatchers, self.settings.default_country) {
+                return self
+                    .handle_dispatcher_text(sms, from, signer, &dispatchers, claim, &record, now)
+                    .await;
+            }
         }
 
         let policy = CascadePolicy {
@@ -176,16 +223,16 @@ impl Relay<'_> {
                 .await;
         }
 
-        // With acknowledgement on, room is kept for the relay's own lines (the ACK
-        // instruction, and the note on an escalated text).
-        let reserve = if self.ports.acks.is_some() {
-            ACK_LINES_RESERVE
-        } else {
-            0
-        };
-        let (body, body_truncated) = forwarded_text(sms, reserve);
+        // Room is kept for the relay's own lines (the reference and how to answer, and
+        // the note on an escalated text).
+        let (body, body_truncated) = forwarded_text(sms, RELAY_LINES_RESERVE);
+        let driver = from.map(|number| Driver {
+            number,
+            first_words: first_words(&sms.body),
+        });
         let kept = RelayText {
             body: body.clone(),
+            driver,
             media_urls: sms.media_urls.clone(),
             status_callback,
         };
@@ -202,6 +249,7 @@ impl Relay<'_> {
                 dispatcher_id: &record.dispatcher_id,
                 plan: &plan,
                 body,
+                driver: kept.driver.as_ref(),
                 media_urls: &sms.media_urls,
                 status_callback: kept.status_callback.as_deref(),
                 expires_at: now + record.message_log_ttl_secs() as i64,
@@ -242,22 +290,49 @@ impl Relay<'_> {
         }
     }
 
-    fn is_dispatcher_phone(&self, from: &PhoneNumber, record: &DispatcherRecord) -> bool {
-        let country = self.settings.default_country;
-        [
-            &record.phone,
-            &record.backup_dispatcher,
-            &record.tertiary_contact,
-        ]
-        .into_iter()
-        .flatten()
-        .any(|raw| PhoneNumber::parse(raw, country).is_ok_and(|n| n == *from))
+    /// A text from a dispatcher's phone: a keyword command, or an answer to a driver.
+    /// Never relayed down the cascade.
+    #[allow(clippy::too_many_arguments)]
+    async fn handle_dispatcher_text(
+        &self,
+        sms: &InboundSms,
+        from: &PhoneNumber,
+        signer: Signer,
+        dispatchers: &[DispatcherRecord],
+        claim: &Held,
+        primary: &DispatcherRecord,
+        now: i64,
+    ) -> Result<Handled, RelayError> {
+        let own_items = self.dispatchers_with_phone(from, dispatchers);
+        match DispatcherText::parse(&sms.body) {
+            DispatcherText::Command(command) => {
+                self.run_command(sms, from, own_items, claim, &command, primary, now)
+                    .await
+            }
+            DispatcherText::Answer(answer) => {
+                let text = AnswerText {
+                    sms,
+                    from,
+                    signer,
+                    check_ins: own_items,
+                    answer,
+                    log_ttl_secs: primary.message_log_ttl_secs() as i64,
+                };
+                let outcome = self
+                    .ports
+                    .answer(text, claim, self.outbound_log, now)
+                    .await?;
+                Ok(Handled::Answer(outcome))
+            }
+        }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run_command(
         &self,
         sms: &InboundSms,
         from: &PhoneNumber,
+        own_items: Vec<DispatcherId>,
         claim: &Held,
         command: &Command,
         primary: &DispatcherRecord,
@@ -268,7 +343,7 @@ impl Relay<'_> {
         let reply = match command {
             Command::On | Command::Off => {
                 let on_duty = matches!(command, Command::On);
-                for id in self.dispatchers_with_phone(from).await? {
+                for id in own_items {
                     if ports.dispatchers.set_on_duty(&id, on_duty, now).await? {
                         changed.push(id);
                     }
@@ -295,9 +370,7 @@ impl Relay<'_> {
                     match &outcome {
                         // Acknowledged: nothing will send the text again.
                         AckOutcome::Acknowledged { message_sid, .. } => {
-                            if let Err(e) = ports.log.forget_relay_text(message_sid).await {
-                                tracing::error!(message_sid = %message_sid, error = %e, "could not drop the kept text; it expires with the message");
-                            }
+                            ports.forget_kept_text(message_sid).await;
                         }
                         _ => {
                             tracing::info!(message_sid = %sms.sid, from = %from.masked(), outcome = ?outcome, "ACK changed nothing")
@@ -329,23 +402,23 @@ impl Relay<'_> {
     }
 
     /// IDs of the dispatcher items whose own `phone` is `from`.
-    async fn dispatchers_with_phone(
+    fn dispatchers_with_phone(
         &self,
         from: &PhoneNumber,
-    ) -> Result<Vec<DispatcherId>, RelayError> {
+        dispatchers: &[DispatcherRecord],
+    ) -> Vec<DispatcherId> {
         let country = self.settings.default_country;
-        let mut ids = Vec::new();
-        // An item without a usable key is logged by the store where it was read.
-        for record in self.ports.dispatchers.all().await?.into_iter().flatten() {
-            let phone = record
-                .phone
-                .as_deref()
-                .and_then(|raw| PhoneNumber::parse(raw, country).ok());
-            if phone.as_ref() == Some(from) {
-                ids.push(record.dispatcher_id);
-            }
-        }
-        Ok(ids)
+        dispatchers
+            .iter()
+            .filter(|record| {
+                record
+                    .phone
+                    .as_deref()
+                    .and_then(|raw| PhoneNumber::parse(raw, country).ok())
+                    .is_some_and(|phone| phone == *from)
+            })
+            .map(|record| record.dispatcher_id.clone())
+            .collect()
     }
 
     async fn alert_undeliverable(&self, sms: &InboundSms, error: &RelayError, now: i64) {

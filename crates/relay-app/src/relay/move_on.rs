@@ -15,7 +15,7 @@ use relay_core::ids::MessageSid;
 use relay_core::phone::CountryCode;
 use relay_core::ports::ForwardedMessage;
 
-use super::forwarding::{Held, MovingOn, Outgoing, Sending, Sent, close_old_reference, finished};
+use super::forwarding::{Held, MovingOn, Outgoing, Sending, Sent, finished, stop_awaiting_old};
 use super::{RelayError, RelayPorts};
 use crate::alerting::publish_or_log;
 
@@ -175,6 +175,7 @@ impl MoveOnService<'_> {
                 plan: &plan,
                 passed: vec![passed],
                 body,
+                driver: text.driver.as_ref(),
                 media_urls: &text.media_urls,
                 status_callback: text.status_callback.as_deref(),
                 expires_at: forward.expires_at,
@@ -220,7 +221,7 @@ impl MoveOnService<'_> {
             tracing::error!(message_sid = %forward.inbound_sid, error = %e, "could not drop the kept text; it expires with the message");
         }
         if let Some(acks) = &ports.acks {
-            close_old_reference(acks, forward).await;
+            stop_awaiting_old(acks, forward).await;
             if let MoveCause::NotAcknowledged { .. } = cause
                 && let Err(e) = acks
                     .store
