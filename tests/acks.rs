@@ -509,3 +509,83 @@ async fn a_delivered_text_nobody_acknowledges_still_escalates_with_its_words() {
     timeouts.stop().await;
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn an_answer_by_text_within_the_window_acknowledges_and_stops_the_escalation() {
+    let (stack, timeouts) = start("ack-answer", |_| {}).await;
+    let (sid, _) = stack.text_from(DRIVER, "Load ready").await;
+    let reference = reference(&stack.sent_to(PRIMARY_PHONE)[0].body);
+    let (_, reply) = stack
+        .text_from(PRIMARY_PHONE, &format!("{reference} On my way"))
+        .await;
+    assert!(
+        reply
+            .body
+            .contains(&format!("Sent to ***0123 ({reference}).")),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        inbound_item(&stack, &sid).await["ack_state"],
+        "acknowledged"
+    );
+    // The timer comes due after the answer: nothing escalates.
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    assert!(stack.sent_to(BACKUP_PHONE).is_empty(), "{:?}", stack.sent());
+    assert_eq!(stack.sent_to(DRIVER).len(), 1);
+    assert!(alert_types(&stack).await.is_empty());
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_after_the_text_escalated_still_reaches_the_driver_and_says_so() {
+    let (stack, timeouts) = start("ack-answer-late", |_| {}).await;
+    stack.text_from(DRIVER, "Load ready").await;
+    let first_ref = reference(&stack.sent_to(PRIMARY_PHONE)[0].body);
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "escalated");
+    // The primary answers the text it got, with its reference: never lost.
+    let (_, reply) = stack
+        .text_from(PRIMARY_PHONE, &format!("{first_ref} On my way"))
+        .await;
+    assert!(
+        reply.body.contains(&format!("Sent to ***0123 ({first_ref}). Nobody acknowledged the text in time, so it was also sent on to the next tier.")),
+        "{}",
+        reply.body
+    );
+    assert_eq!(stack.sent_to(DRIVER).len(), 1, "{:?}", stack.sent());
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_racing_its_timer_is_never_lost() {
+    let (stack, timeouts) = start("ack-answer-race", |_| {}).await;
+    let (sid, _) = stack.text_from(DRIVER, "Load ready").await;
+    let reference = reference(&stack.sent_to(PRIMARY_PHONE)[0].body);
+    // The timer is due: hand it to ack-timeout while the answer comes in.
+    let messages = stack.aws.receive_ack_timers(Duration::from_secs(5)).await;
+    assert_eq!(messages.len(), 1);
+    let answer = format!("{reference} On my way");
+    let (fired, (_, reply)) = tokio::join!(
+        timeouts.invoke(sqs_event_from_messages(&stack.aws.ack_queue_arn, &messages)),
+        stack.text_from(PRIMARY_PHONE, &answer)
+    );
+    no_failures(&fired);
+    stack.aws.delete_ack_timers(&messages).await;
+    assert_eq!(stack.sent_to(DRIVER).len(), 1, "{:?}", stack.sent());
+    let escalated = !stack.sent_to(BACKUP_PHONE).is_empty();
+    let told = reply
+        .body
+        .contains("so it was also sent on to the next tier");
+    assert_eq!(escalated, told, "told iff escalated: {}", reply.body);
+    if !escalated {
+        assert_eq!(
+            inbound_item(&stack, &sid).await["ack_state"],
+            "acknowledged"
+        );
+    }
+    timeouts.stop().await;
+    stack.stop().await;
+}

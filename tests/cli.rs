@@ -10,103 +10,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use relay_tests::moto::{TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_FROM_NUMBER};
+use relay_tests::qdn::{env_for, qdn, qdn_with};
 use relay_tests::stack::{BACKUP_PHONE, PRIMARY_PHONE, Stack, seed_dispatcher, unix_now};
-use relay_tests::{AwsFixture, binary_path, twilio_signature};
+use relay_tests::{AwsFixture, twilio_signature};
 use serde_json::{Value, json};
 
 const DRIVER: &str = "+16195550123";
-
-/// One finished run of `qdn`.
-#[derive(Debug)]
-struct Run {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
-    }
-
-    /// Exit `status`, with exactly one `qdn: ...` line on stderr and no panic.
-    fn assert_fails(&self, status: i32) -> &str {
-        assert_eq!(self.status, status, "{self:?}");
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one line on stderr: {self:?}");
-        assert!(lines[0].starts_with("qdn: "), "{self:?}");
-        assert!(
-            !self.stderr.contains("panicked") && !self.stderr.contains("backtrace"),
-            "{self:?}"
-        );
-        lines[0]
-    }
-
-    fn assert_ok(&self) -> &str {
-        assert_eq!(self.status, 0, "{self:?}");
-        &self.stdout
-    }
-}
-
-/// The variables `qdn` reads, for `aws`'s resources and nothing else.
-fn env_for(aws: &AwsFixture) -> Vec<(String, String)> {
-    let nowhere = std::env::temp_dir().join("qdn-cli-tests-no-aws-config");
-    let nowhere = nowhere.to_string_lossy().into_owned();
-    [
-        ("AWS_ENDPOINT_URL", aws.endpoint.as_str()),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", nowhere.as_str()),
-        ("AWS_SHARED_CREDENTIALS_FILE", nowhere.as_str()),
-        ("STATE_TABLE", aws.state_table.as_str()),
-        ("MESSAGE_TABLE", aws.message_table.as_str()),
-        ("TWILIO_SECRET_ID", aws.twilio_secret_id.as_str()),
-        ("JWT_SECRET_ID", aws.jwt_secret_id.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
-/// Runs the built `qdn` with `args` and exactly `env` (plus `PATH` and `HOME`).
-async fn qdn_with(env: &[(String, String)], args: &[&str]) -> Run {
-    let mut command = tokio::process::Command::new(binary_path("qdn"));
-    command.env_clear();
-    for name in ["PATH", "HOME"] {
-        if let Some(value) = std::env::var_os(name) {
-            command.env(name, value);
-        }
-    }
-    let output = command
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("qdn runs");
-    let run = Run {
-        status: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
-        stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
-    };
-    if std::env::var_os("QDN_TEST_ECHO_LOGS").is_some() {
-        eprintln!(
-            "$ qdn {}\n{}{}[exit {}]",
-            args.join(" "),
-            run.stdout,
-            run.stderr,
-            run.status
-        );
-    }
-    run
-}
-
-async fn qdn(aws: &AwsFixture, args: &[&str]) -> Run {
-    qdn_with(&env_for(aws), args).await
-}
 
 async fn seeded(prefix: &str) -> AwsFixture {
     let aws = AwsFixture::create(prefix).await;

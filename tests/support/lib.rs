@@ -16,6 +16,7 @@ pub mod events;
 pub mod function;
 pub mod iam;
 pub mod moto;
+pub mod qdn;
 pub mod runtime_api;
 pub mod sdk_calls;
 pub mod sqs_events;

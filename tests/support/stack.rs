@@ -241,10 +241,15 @@ impl Stack {
     /// A driver's text: `From`, `Body`, a fresh `MessageSid`. Returns the SID too.
     pub async fn text_from(&self, from: &str, body: &str) -> (String, HttpAnswer) {
         let sid = message_sid();
-        let params = driver_params(&sid, from, body);
-        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let answer = self.invoke(self.inbound_event(&params)).await;
+        let answer = self.text_with_sid(&sid, from, body).await;
         (sid, answer)
+    }
+
+    /// A text under a given `MessageSid`: Twilio's redelivery of one already sent.
+    pub async fn text_with_sid(&self, sid: &str, from: &str, body: &str) -> HttpAnswer {
+        let params = driver_params(sid, from, body);
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.invoke(self.inbound_event(&params)).await
     }
 
     pub fn sent(&self) -> Vec<SentMessage> {

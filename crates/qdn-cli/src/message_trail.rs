@@ -34,14 +34,21 @@ pub fn build_trail(main: &serde_json::Value, forwards: &[serde_json::Value]) -> 
     let mut events = Vec::new();
     let kind = text(main, "record_type").unwrap_or_else(|| "inbound".into());
     if kind == "outbound" {
+        let what = match (text(main, "job_ref"), text(main, "answered_by")) {
+            (Some(job), _) => format!("job {job}"),
+            (None, Some(by)) => format!(
+                "answer by text from {by}, reference {}",
+                text(main, "reference").unwrap_or_default()
+            ),
+            (None, None) => "no job reference".to_string(),
+        };
         events.push(TrailEvent {
             at: num(main, "sent_at"),
             event: "sent".into(),
             detail: format!(
-                "dispatcher {} to {} (job {})",
+                "dispatcher {} to {} ({what})",
                 text(main, "dispatcher_id").unwrap_or_default(),
                 mask(&text(main, "to_number").unwrap_or_default()),
-                text(main, "job_ref").unwrap_or_default()
             ),
         });
         if let Some(status) = text(main, "delivery_status") {
@@ -142,6 +149,20 @@ pub fn build_trail(main: &serde_json::Value, forwards: &[serde_json::Value]) -> 
             ),
         });
     }
+    if let Some(serde_json::Value::Array(answers)) = main.get("answers") {
+        for answer in answers {
+            events.push(TrailEvent {
+                at: num(answer, "sent_at"),
+                event: "answered".into(),
+                detail: format!(
+                    "{} by text, reference {}, as {}",
+                    text(answer, "answered_by").unwrap_or_default(),
+                    text(answer, "reference").unwrap_or_default(),
+                    text(answer, "message_sid").unwrap_or_default()
+                ),
+            });
+        }
+    }
     if let Some(failure) = text(main, "failure") {
         events.push(TrailEvent {
             at: None,
@@ -209,5 +230,32 @@ mod tests {
         assert!(!all.contains("6195550123"), "numbers are masked: {all}");
         let times: Vec<i64> = trail.events.iter().filter_map(|e| e.at).collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    }
+
+    #[test]
+    fn an_answer_by_text_is_on_the_drivers_trail_with_who_and_when() {
+        let inbound = json!({
+            "message_sid": "SMa", "record_type": "inbound", "state": "forwarded",
+            "received_at": 100, "from_number": "+16195550123", "to_number": "+15005550006",
+            "routing_decision": "primary", "cascade_reason": "primary available", "forwarded_at": 101,
+            "answers": [{"message_sid": "SMz", "answered_by": "sergio-main", "reference": "K7Q", "sent_at": 160}]
+        });
+        let trail = build_trail(&inbound, &[]);
+        let answered = trail.events.last().unwrap();
+        assert_eq!(answered.event, "answered");
+        assert_eq!(answered.at, Some(160));
+        assert_eq!(
+            answered.detail,
+            "sergio-main by text, reference K7Q, as SMz"
+        );
+        let outbound = json!({
+            "message_sid": "SMz", "record_type": "outbound", "dispatcher_id": "sergio-main",
+            "to_number": "+16195550123", "answered_by": "sergio-main", "reference": "K7Q", "sent_at": 160
+        });
+        let trail = build_trail(&outbound, &[]);
+        assert_eq!(
+            trail.events[0].detail,
+            "dispatcher sergio-main to ***0123 (answer by text from sergio-main, reference K7Q)"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use relay_core::ack::{AckState, AckTimer};
+use relay_core::ack::{AckState, AckTimer, CurrentAck};
 use relay_core::alert::Alert;
 use relay_core::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState, StoredResponse,
@@ -673,13 +673,17 @@ impl AckStore for MemoryAcks {
         }
     }
 
-    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<TextRef>, StoreError> {
+    async fn current_ack(&self, sid: &MessageSid) -> Result<CurrentAck, StoreError> {
         Ok(self
             .messages
             .lock()
             .unwrap()
             .get(sid.as_str())
-            .map(|(_, reference, _)| reference.clone()))
+            .map(|(state, reference, _)| CurrentAck {
+                state: Some(*state),
+                reference: Some(reference.clone()),
+            })
+            .unwrap_or_default())
     }
 
     async fn set_ack_state(&self, sid: &MessageSid, state: AckState) -> Result<(), StoreError> {

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 };
 use tracing::instrument;
 
-use relay_core::ack::AckState;
+use relay_core::ack::{AckState, CurrentAck};
 use relay_core::cascade::Tier;
 use relay_core::claim::{
     ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, RecordState,
@@ -1282,17 +1282,20 @@ impl AckStore for DynamoMessageLog {
         condition_held(&self.table, "UpdateItem", result)
     }
 
-    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<TextRef>, StoreError> {
+    async fn current_ack(&self, sid: &MessageSid) -> Result<CurrentAck, StoreError> {
         let output = self
             .get_item(sid.as_str())
-            .projection_expression("ack_ref")
+            .projection_expression("ack_state, ack_ref")
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "GetItem", e))?;
-        Ok(output
-            .item
-            .and_then(|item| text(&item, "ack_ref"))
-            .and_then(|raw| TextRef::parse(&raw)))
+        let Some(item) = output.item else {
+            return Ok(CurrentAck::default());
+        };
+        Ok(CurrentAck {
+            state: text(&item, "ack_state").and_then(|raw| AckState::parse(&raw)),
+            reference: text(&item, "ack_ref").and_then(|raw| TextRef::parse(&raw)),
+        })
     }
 
     async fn set_ack_state(&self, sid: &MessageSid, state: AckState) -> Result<(), StoreError> {

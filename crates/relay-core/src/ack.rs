@@ -31,6 +31,17 @@ pub enum AckState {
 }
 
 impl AckState {
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            AckState::Awaiting,
+            AckState::Acknowledged,
+            AckState::Escalating,
+            AckState::Unacknowledged,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == raw)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AckState::Awaiting => "awaiting",
@@ -38,6 +49,29 @@ impl AckState {
             AckState::Escalating => "escalating",
             AckState::Unacknowledged => "unacknowledged",
         }
+    }
+}
+
+/// Where a message's acknowledgement stands now: its state and its current text's
+/// reference (either may be missing on an item written without them).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CurrentAck {
+    pub state: Option<AckState>,
+    pub reference: Option<TextRef>,
+}
+
+impl CurrentAck {
+    /// Whether the text `reference` named has gone, or is going, on to another tier:
+    /// its timer won (`escalating`, or `unacknowledged` past the last tier) or a newer
+    /// text with another reference replaced it.
+    pub fn moved_past(&self, reference: &TextRef) -> bool {
+        matches!(
+            self.state,
+            Some(AckState::Escalating | AckState::Unacknowledged)
+        ) || self
+            .reference
+            .as_ref()
+            .is_some_and(|current| current != reference)
     }
 }
 
@@ -74,6 +108,29 @@ mod tests {
             escalation_note("primary", 30),
             "QDN escalated: not acknowledged by primary within 30s\n"
         );
+    }
+
+    #[test]
+    fn a_text_is_moved_past_once_its_timer_won_or_a_newer_text_replaced_it() {
+        let k7q = TextRef::parse("K7Q").unwrap();
+        let at = |state, reference: &str| CurrentAck {
+            state: Some(state),
+            reference: TextRef::parse(reference),
+        };
+        assert!(!at(AckState::Awaiting, "K7Q").moved_past(&k7q));
+        assert!(!at(AckState::Acknowledged, "K7Q").moved_past(&k7q));
+        assert!(at(AckState::Escalating, "K7Q").moved_past(&k7q));
+        assert!(at(AckState::Unacknowledged, "K7Q").moved_past(&k7q));
+        assert!(at(AckState::Awaiting, "P3X").moved_past(&k7q));
+        for state in [
+            AckState::Awaiting,
+            AckState::Acknowledged,
+            AckState::Escalating,
+            AckState::Unacknowledged,
+        ] {
+            assert_eq!(AckState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(AckState::parse("done"), None);
     }
 
     #[test]

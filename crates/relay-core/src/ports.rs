@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 
-use crate::ack::{AckState, AckTimer};
+use crate::ack::{AckState, AckTimer, CurrentAck};
 use crate::alert::{Alert, AlertKind};
 use crate::cascade::{Attempt, Tier};
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState, StoredResponse};
@@ -465,8 +465,9 @@ pub trait AckStore: Send + Sync {
         forwarded_sid: &MessageSid,
         at: i64,
     ) -> Result<bool, StoreError>;
-    /// The reference of message `sid`'s current text, if it has one.
-    async fn current_ref(&self, sid: &MessageSid) -> Result<Option<TextRef>, StoreError>;
+    /// Where message `sid`'s acknowledgement stands: its state and its current text's
+    /// reference (default when the message has neither).
+    async fn current_ack(&self, sid: &MessageSid) -> Result<CurrentAck, StoreError>;
     /// Sets the message's acknowledgement state (`unacknowledged` past the last tier).
     async fn set_ack_state(&self, sid: &MessageSid, state: AckState) -> Result<(), StoreError>;
     /// `phone` no longer awaits `reference`'s ACK (acknowledged, or moved on). The

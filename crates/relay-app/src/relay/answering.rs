@@ -211,10 +211,11 @@ impl RelayPorts<'_> {
                 AckOutcome::Acknowledged { message_sid, .. } => {
                     self.forget_kept_text(&message_sid).await;
                 }
-                // Not awaiting this phone's ACK: acknowledged before, or moved on.
+                // Not awaiting this phone's ACK: acknowledged before, or its timer won
+                // (read after the failed acknowledgement, so a won race shows).
                 _ => {
-                    let current = acks.store.current_ref(&text.inbound_sid).await?;
-                    escalated |= current.is_some_and(|current| current != text.reference);
+                    let current = acks.store.current_ack(&text.inbound_sid).await?;
+                    escalated |= current.moved_past(&text.reference);
                 }
             }
         }

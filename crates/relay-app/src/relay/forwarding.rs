@@ -7,6 +7,7 @@
 
 use std::future::Future;
 
+use relay_core::ack::CurrentAck;
 use relay_core::alert::{Alert, AlertKind};
 use relay_core::cascade::{
     Attempt, CascadePlan, SkipReason, Target, Tier, cascade_cause, cascade_reason,
@@ -334,7 +335,11 @@ pub(crate) fn finished(state: RecordState, expires_at: i64) -> Finish<'static> {
 /// The phone a moved-on text went to no longer awaits its ACK (it may still answer
 /// it: the reference lives on for the reply window).
 pub(crate) async fn stop_awaiting_old(acks: &Acks<'_>, forward: &ForwardedMessage) {
-    let Ok(Some(reference)) = acks.store.current_ref(&forward.inbound_sid).await else {
+    let Ok(CurrentAck {
+        reference: Some(reference),
+        ..
+    }) = acks.store.current_ack(&forward.inbound_sid).await
+    else {
         return;
     };
     if let Err(e) = acks.store.stop_awaiting(&reference, &forward.to).await {
