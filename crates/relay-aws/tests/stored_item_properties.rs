@@ -181,3 +181,45 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// A phone's conversations (`c_<REF>` maps), as a person may have edited them
+
+use relay_core::message_items::decode_conversation;
+use relay_core::reference::TextRef;
+
+const CONVERSATION_ATTRIBUTES: [&str; 4] = ["inbound_sid", "driver", "first_words", "sent_at"];
+
+fn conversation_entry() -> impl Strategy<Value = HashMap<String, AttributeValue>> {
+    let value = prop_oneof![
+        attribute_value(),
+        id_like().prop_map(AttributeValue::S),
+        phone_like().prop_map(AttributeValue::S),
+        number_text().prop_map(AttributeValue::N),
+    ];
+    vec((select(CONVERSATION_ATTRIBUTES.to_vec()), value), 0..6)
+        .prop_map(|pairs| pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+proptest! {
+    /// Any map reads as a conversation that holds what was stored, or as the name of
+    /// the one attribute it cannot do without; never a panic.
+    #[test]
+    fn conversation_decoding_is_total_and_names_what_it_lacks(entry in conversation_entry()) {
+        let reference = TextRef::parse("K7Q").unwrap();
+        match decode_conversation(reference.clone(), &DynamoItem(&entry)) {
+            Ok(conversation) => {
+                prop_assert_eq!(conversation.reference, reference);
+                prop_assert_eq!(
+                    entry.get("inbound_sid").and_then(|v| v.as_s().ok()).map(String::as_str),
+                    Some(conversation.inbound_sid.as_str())
+                );
+                prop_assert!(conversation.driver.as_str().starts_with('+'));
+                prop_assert!(conversation.sent_at >= 0);
+            }
+            Err(damage) => {
+                prop_assert!(["inbound_sid", "driver", "sent_at"].contains(&damage.attribute));
+            }
+        }
+    }
+}
