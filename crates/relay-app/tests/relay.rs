@@ -776,3 +776,16 @@ async fn an_answer_too_long_to_stamp_is_refused() {
     assert!(reply(&handled).starts_with("QDN relay: Not sent: the answer is 1590 characters"));
     assert_eq!(world.sender.sent().len(), 1);
 }
+
+#[tokio::test]
+async fn a_long_text_is_cut_never_its_reference_and_fits_one_twilio_message() {
+    let world = World::new(seed(), ScriptedSender::default());
+    let long = "word ".repeat(400);
+    let reference = world.driver_texts(1, DRIVER, &long).await;
+    let body = world.sender.sent()[0].body.clone();
+    assert!(body.chars().count() <= 1600, "{}", body.chars().count());
+    assert!(body.contains(" [cut]\n["), "{body}");
+    assert!(body.ends_with(&format!(
+        "Reply \"{reference} <answer>\" to answer the driver"
+    )));
+}
