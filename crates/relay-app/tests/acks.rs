@@ -161,3 +161,23 @@ async fn an_ack_and_a_timer_racing_end_in_one_of_them() {
             .unwrap()
     );
 }
+
+#[tokio::test]
+async fn a_reference_outlives_any_ack_window_however_short_the_reply_window() {
+    use relay_core::ports::AckStore;
+    let world = World::new();
+    let replies = Replies {
+        store: &world.store,
+        window_secs: 1,
+    };
+    let reference = replies.reserve(&sid(1), NOW).await.unwrap();
+    // ACK_TIMEOUT_SECS is at most 900: an ACK at its end still finds the text.
+    assert_eq!(
+        world.store.find_ref(&reference, NOW + 900).await.unwrap(),
+        Some(sid(1))
+    );
+    assert_eq!(
+        world.store.find_ref(&reference, NOW + 961).await.unwrap(),
+        None
+    );
+}

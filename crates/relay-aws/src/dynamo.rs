@@ -1029,6 +1029,10 @@ impl ProblemLog for DynamoMessageLog {
     }
 }
 
+/// How long a phone's item lives for an `open_<REF>` alone: the longest ACK window
+/// (900 s) and a minute.
+const AWAITING_HOLD_SECS: i64 = 960;
+
 /// How many conversations past their window a phone's item may carry before a write
 /// drops them (each costs the write an extra update, so it is done in batches).
 const STALE_CONVERSATIONS_BATCH: usize = 8;
@@ -1190,11 +1194,16 @@ impl AckStore for DynamoMessageLog {
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;
+        // The phone's conversation sets its expiry; a text with no conversation (its
+        // sender cannot be answered) gives the item one that outlives any ACK window.
         self.update_item(phone_key(to))
-            .update_expression("SET #open = :at, record_type = :type")
+            .update_expression(
+                "SET #open = :at, record_type = :type, expires_at = if_not_exists(expires_at, :expires)",
+            )
             .expression_attribute_names("#open", open_attribute(reference))
             .expression_attribute_values(":at", n(at))
             .expression_attribute_values(":type", s("phone"))
+            .expression_attribute_values(":expires", n(at / 1000 + AWAITING_HOLD_SECS))
             .send()
             .await
             .map_err(|e| unavailable(&self.table, "UpdateItem", e))?;

@@ -57,7 +57,12 @@ impl RelayPorts<'_> {
                 _ => RecordState::Answered,
             },
             response: Some(&reply),
-            detail: Some(outcome.name()),
+            // Why nothing (or maybe something) went out, for the trail; a sent answer
+            // is on the driver's trail instead.
+            detail: match outcome {
+                AnswerOutcome::Sent { .. } => None,
+                _ => Some(outcome.name()),
+            },
             expires_at: now + text.log_ttl_secs,
         };
         match outcome {

@@ -11,6 +11,11 @@ use relay_core::reference::TextRef;
 /// 18,432 of them, only a relay with thousands of live texts gets near it).
 const REF_TRIES: usize = 20;
 
+/// The least a reference (and its phone's item) is held: the longest acknowledgement
+/// window (`ACK_TIMEOUT_SECS` is at most 900) and a minute for the send, so an `ACK`
+/// finds its text whatever `REPLY_WINDOW_SECS` is.
+pub const MIN_HOLD_SECS: u64 = 900 + 60;
+
 /// Why a text could not get its reference.
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
@@ -41,10 +46,16 @@ pub struct Replies<'a> {
 }
 
 impl Replies<'_> {
+    /// How long from now a reference and its phone's item are kept.
+    fn hold_secs(&self) -> i64 {
+        (self.window_secs + 60).max(MIN_HOLD_SECS) as i64
+    }
+
     /// A reference for a text about to go out for message `sid`, held for the reply
-    /// window from now (the text goes out within seconds; a minute is added for that).
+    /// window from now (with a minute for the send), and never less than an `ACK`
+    /// needs.
     pub async fn reserve(&self, sid: &MessageSid, now: i64) -> Result<TextRef, ReferenceError> {
-        let expires_at = now + self.window_secs as i64 + 60;
+        let expires_at = now + self.hold_secs();
         for _ in 0..REF_TRIES {
             let reference = TextRef::random();
             if self
@@ -76,7 +87,7 @@ impl Replies<'_> {
             first_words: driver.first_words.clone(),
             sent_at: now,
         };
-        let expires_at = now + self.window_secs as i64;
+        let expires_at = now + self.hold_secs();
         if let Err(e) = self
             .store
             .open_conversation(to, &conversation, expires_at)
