@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use relay_tests::stack::{BACKUP_PHONE, HttpAnswer, PRIMARY_PHONE, Stack, TERTIARY_PHONE};
 use relay_tests::tokens::{self, HmacBits};
-use relay_tests::twilio_sandbox::{Sandbox, SandboxConfig};
+use relay_tests::twilio_sandbox::{Sandbox, SandboxConfig, SentMessage};
 use relay_tests::{AwsFixture, FunctionProcess, Invocation, RuntimeApi, binary_path};
 use serde_json::{Map, Value, json};
 
@@ -118,6 +118,13 @@ enum Outcome {
     HeartbeatSummary,
     /// `{"batchItemFailures": []}`; nothing sent, no alert.
     NoBatchItemFailures,
+    /// A dispatcher's answer by text that goes nowhere: `200` TwiML whose `<Message>`
+    /// starts with `refusal`, an `AnswersRefused` metric with this `Reason`, the text
+    /// logged `answered`; nothing sent, no alert.
+    AnswerRefused {
+        refusal: &'static str,
+        reason: &'static str,
+    },
 }
 
 struct EventFile {
@@ -232,6 +239,17 @@ const MANIFEST: &[EventFile] = &[
         setup: Some(PRIMARY_AVAILABLE),
         outcome: Outcome::NoBatchItemFailures,
     },
+    // On its own no driver's text came to the primary's phone: nothing to answer.
+    // After inbound-primary-available.json it reaches that driver (its own test below).
+    EventFile {
+        file: "inbound-dispatcher-answer.json",
+        function: Function::SmsInbound,
+        setup: Some(PRIMARY_AVAILABLE),
+        outcome: Outcome::AnswerRefused {
+            refusal: "QDN relay: Not sent: no driver's text came to this phone",
+            reason: "nobody_waiting",
+        },
+    },
 ];
 
 /// One `#[tokio::test]` per file, and the list of files they run.
@@ -261,6 +279,7 @@ event_tests! {
     heartbeat_schedule_returns_a_run_summary => "heartbeat-schedule.json",
     ack_timer_sqs_returns_no_batch_item_failures => "ack-timer-sqs.json",
     ack_timer_sqs_malformed_returns_no_batch_item_failures => "ack-timer-sqs-malformed.json",
+    inbound_dispatcher_answer_with_nobody_waiting_is_refused_in_twiml => "inbound-dispatcher-answer.json",
 }
 
 fn repo_file(relative: &str) -> PathBuf {
@@ -453,7 +472,109 @@ async fn run_and_check(file: &str) {
             assert!(stack.sent().is_empty(), "{file}: {:?}", stack.sent());
             assert!(stack.aws.alerts().await.is_empty(), "{file}");
         }
+        Outcome::AnswerRefused { refusal, reason } => {
+            check_answer_refused(&stack, file, event, refusal, reason).await
+        }
     }
+    stack.stop().await;
+}
+
+/// A text sent through the demo Twilio account from the QDN number, starting `start`.
+fn assert_sent_as_demo(file: &str, sent: &SentMessage, start: &str) {
+    assert_eq!(sent.account_sid, DEMO_ACCOUNT_SID, "{file}");
+    assert_eq!(sent.from.as_deref(), Some(DEMO_FROM_NUMBER), "{file}");
+    assert!(sent.body.starts_with(start), "{file}: {}", sent.body);
+}
+
+/// A `200` TwiML answer.
+fn assert_twiml(file: &str, answer: &HttpAnswer) {
+    assert_eq!(answer.status, 200, "{file}: {answer:?}");
+    assert!(
+        answer
+            .headers
+            .get("content-type")
+            .is_some_and(|t| t.starts_with("text/xml")),
+        "{file}: {answer:?}"
+    );
+    assert!(answer.body.contains("<Response"), "{file}: {answer:?}");
+}
+
+/// The TwiML `<Message>` of a dispatcher's answer; panics unless `answer` is `200`
+/// TwiML with one.
+fn twiml_message<'a>(file: &str, answer: &'a HttpAnswer) -> &'a str {
+    assert_twiml(file, answer);
+    answer
+        .body
+        .strip_prefix("<Response><Message>")
+        .and_then(|rest| rest.strip_suffix("</Message></Response>"))
+        .unwrap_or_else(|| panic!("{file}: no TwiML <Message>: {}", answer.body))
+}
+
+/// A dispatcher's answer nobody is waiting for: refused in TwiML, counted, logged;
+/// never relayed (it comes from a dispatcher's phone), nothing sent, no alert.
+async fn check_answer_refused(
+    stack: &Stack,
+    file: &str,
+    event: Value,
+    refusal: &str,
+    reason: &str,
+) {
+    assert_eq!(param(&event, "From"), PRIMARY_PHONE, "{file}");
+    let sid = param(&event, "MessageSid");
+    let answer = stack.invoke(event).await;
+    let message = twiml_message(file, &answer);
+    assert!(message.starts_with(refusal), "{file}: {message}");
+    // events/README.md shows the whole TwiML answer (wrapped over lines there).
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words(&read("events/README.md")).contains(&format!("`{}`", words(&answer.body))),
+        "{file}: events/README.md does not show its answer {}",
+        answer.body
+    );
+    assert!(stack.sent().is_empty(), "{file}: {:?}", stack.sent());
+    assert!(stack.aws.alerts().await.is_empty(), "{file}");
+    // As template.yaml's dashboard reads it: {QDN/SmsRelay,Service,Reason}.
+    let refused = stack.metric("AnswersRefused").await;
+    relay_tests::assert_metric(&refused, "AnswersRefused", &[("Reason", reason)]);
+    let item = stack.aws.message_log_item(&sid).await;
+    assert_eq!(item["state"], "answered", "{item}");
+}
+
+/// `inbound-primary-available.json`, then `inbound-dispatcher-answer.json` (the primary
+/// answering by text, with no reference): the answer reaches that file's driver, once,
+/// stamped by `sergio-main`, and the primary's TwiML says so with the text's reference.
+#[tokio::test]
+async fn inbound_dispatcher_answer_after_the_primary_available_text_reaches_its_driver() {
+    let stack = start(manifest("inbound-primary-available.json")).await;
+    let relayed = stack.invoke(event("inbound-primary-available.json")).await;
+    assert_eq!(relayed.status, 200, "{relayed:?}");
+    let forwarded = stack.sent_to(PRIMARY_PHONE);
+    assert_eq!(forwarded.len(), 1, "{:?}", stack.sent());
+    let reference = relay_tests::stack::reference_of(&forwarded[0].body);
+
+    let file = "inbound-dispatcher-answer.json";
+    let event = event(file);
+    let words = param(&event, "Body");
+    let answer = stack.invoke(event.clone()).await;
+    let message = twiml_message(file, &answer);
+    assert_eq!(
+        message,
+        format!(
+            "QDN relay: Sent to ***{} ({reference}).",
+            &DRIVER[DRIVER.len() - 4..]
+        ),
+        "{file}"
+    );
+    let to_driver = stack.sent_to(DRIVER);
+    assert_eq!(to_driver.len(), 1, "{:?}", stack.sent());
+    assert_sent_as_demo(file, &to_driver[0], &format!("{words}\n-- sergio-main / "));
+    assert_eq!(stack.sent().len(), 2, "{:?}", stack.sent());
+    assert!(stack.aws.alerts().await.is_empty());
+
+    // Twilio's redelivery (the same MessageSid): the same answer, nothing sent again.
+    let again = stack.invoke(event).await;
+    assert_eq!(twiml_message(file, &again), message, "{file}: {again:?}");
+    assert_eq!(stack.sent().len(), 2, "{:?}", stack.sent());
     stack.stop().await;
 }
 
@@ -468,15 +589,7 @@ async fn check_forwarded(
     let sid = param(&event, "MessageSid");
     let text = param(&event, "Body");
     let answer = stack.invoke(event).await;
-    assert_eq!(answer.status, 200, "{file}: {answer:?}");
-    assert!(
-        answer
-            .headers
-            .get("content-type")
-            .is_some_and(|t| t.starts_with("text/xml")),
-        "{file}: {answer:?}"
-    );
-    assert!(answer.body.contains("<Response"), "{file}: {answer:?}");
+    assert_twiml(file, &answer);
 
     let sent = stack.sent();
     assert_eq!(sent.len(), 1, "{file}: {sent:?}");
@@ -484,23 +597,9 @@ async fn check_forwarded(
         sent[0].to, phone,
         "{file}: forwarded to the {tier}? {sent:?}"
     );
-    assert_eq!(sent[0].account_sid, DEMO_ACCOUNT_SID);
-    assert_eq!(sent[0].from.as_deref(), Some(DEMO_FROM_NUMBER));
-    assert!(
-        sent[0]
-            .body
-            .starts_with(&format!("QDN driver {DRIVER}: {text}")),
-        "{file}: {}",
-        sent[0].body
-    );
+    assert_sent_as_demo(file, &sent[0], &format!("QDN driver {DRIVER}: {text}"));
 
-    let item = stack
-        .aws
-        .message_log_items()
-        .await
-        .into_iter()
-        .find(|i| i["message_sid"] == sid.as_str())
-        .unwrap_or_else(|| panic!("{file}: no message log item {sid}"));
+    let item = stack.aws.message_log_item(&sid).await;
     assert_eq!(item["state"], "forwarded", "{item}");
     assert_eq!(item["routing_decision"], tier, "{item}");
 

@@ -50,13 +50,7 @@ async fn driver_texts(stack: &Stack, driver: &str, body: &str) -> (String, Strin
 }
 
 async fn item(stack: &Stack, sid: &str) -> Value {
-    stack
-        .aws
-        .message_log_items()
-        .await
-        .into_iter()
-        .find(|i| i["message_sid"] == sid)
-        .unwrap_or_else(|| panic!("no item {sid}"))
+    stack.aws.message_log_item(sid).await
 }
 
 /// The "dispatcher answer" decision line of the invocation that handled `sid`.

@@ -1,20 +1,21 @@
 //! The seed's three smoke tests, played against the local stack: moto for AWS, the
-//! Twilio sandbox, a Lambda Runtime API and the real `sms-inbound` binary; then a
-//! dispatcher's reply through the real `sms-outbound` binary, retried with the same
-//! `Idempotency-Key`. Run it with `scripts/demo.sh`, which prepares moto's venv and
-//! builds the functions first.
+//! Twilio sandbox, a Lambda Runtime API and the real `sms-inbound` binary; then the
+//! primary dispatcher answering a driver by text (`<REF> On my way`) through the same
+//! `sms-inbound`, with Twilio redelivering that webhook; then a dispatcher's reply
+//! through the real `sms-outbound` binary, retried with the same `Idempotency-Key`. Run
+//! it with `scripts/demo.sh`, which prepares moto's venv and builds the functions first.
 //!
 //! Each scenario writes a fresh dispatcher item, clears the sandbox and the alert
 //! queue, texts the relay as a driver and prints what happened. Exit status 0 only if
-//! every scenario routed as expected.
+//! every scenario routed as expected and every answer reached the driver exactly once.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use relay_tests::moto::TEST_JWT_KEY;
 use relay_tests::stack::{
-    BACKUP_PHONE, PRIMARY_PHONE, Stack, TERTIARY_PHONE, driver_params, message_sid,
-    seed_dispatcher, unix_now,
+    BACKUP_PHONE, PRIMARY_PHONE, QDN_NUMBER, Stack, TERTIARY_PHONE, driver_params, message_sid,
+    reference_of, seed_dispatcher, unix_now,
 };
 use relay_tests::{Alert, Invocation, response_parts, tokens};
 use serde_json::{Value, json};
@@ -88,13 +89,15 @@ async fn main() -> ExitCode {
                 .map(|p| format!("scenario {}: {p}", n + 1)),
         );
     }
+    failures.extend(answer_by_text(&stack, SCENARIOS.len() + 1).await);
     stack.stop().await;
-    failures.extend(reply_to_driver().await);
+    failures.extend(reply_to_driver(SCENARIOS.len() + 2).await);
 
     println!();
     if failures.is_empty() {
         println!(
             "demo: all {} scenarios routed as expected (primary, backup, tertiary), \
+             the primary's answer by text reached the driver once, \
              and the dispatcher's reply reached the driver once",
             SCENARIOS.len()
         );
@@ -250,14 +253,154 @@ fn report(n: usize, scenario: &Scenario, outcome: &Outcome, problems: &[String])
     }
 }
 
+/// A driver texts, the primary answers by text with the reference of the text it got
+/// (`<REF> On my way`), then Twilio redelivers that webhook (the same `MessageSid`):
+/// the driver gets one stamped text from the QDN number, the primary's TwiML names the
+/// driver and the reference, and the redelivery sends nothing.
+async fn answer_by_text(stack: &Stack, n: usize) -> Vec<String> {
+    stack.twilio.reset();
+    stack.aws.alerts().await; // drop anything left from the scenarios
+    stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
+    println!();
+    println!("== {n}. the primary answers the driver by text (and Twilio redelivers the answer)");
+    let mut problems = Vec::new();
+
+    let question = "At the gate, which bay?";
+    let (_, asked) = stack.text_from(DRIVER, question).await;
+    println!("   driver {DRIVER} texted: {question:?}");
+    println!("   function answered: HTTP {} {}", asked.status, asked.body);
+    if asked.status != 200 {
+        problems.push(format!("the driver's text answered {}", asked.status));
+    }
+    let relayed = stack.sent_to(PRIMARY_PHONE);
+    for text in &relayed {
+        println!("   primary  {PRIMARY_PHONE} received:");
+        for line in text.body.lines() {
+            println!("     | {line}");
+        }
+    }
+    if relayed.len() != 1 || stack.sent().len() != 1 {
+        problems.push(format!(
+            "the driver's text: {} text(s) to the primary, {} in all, expected 1",
+            relayed.len(),
+            stack.sent().len()
+        ));
+    }
+    // reference_of panics on a text without a well-formed `[REF]` line.
+    let reference = relayed
+        .first()
+        .and_then(|text| std::panic::catch_unwind(|| reference_of(&text.body)).ok());
+    let Some(reference) = reference else {
+        problems.push("the relayed text carries no [REF] line".into());
+        println!("   => WRONG: {}", problems.join("; "));
+        return problems
+            .into_iter()
+            .map(|p| format!("answer: {p}"))
+            .collect();
+    };
+
+    let words = "On my way";
+    let answer_text = format!("{reference} {words}");
+    let (sid, answered) = stack.text_from(PRIMARY_PHONE, &answer_text).await;
+    println!("   primary  {PRIMARY_PHONE} texted: {answer_text:?} ({sid})");
+    println!(
+        "   function answered: HTTP {} {}",
+        answered.status, answered.body
+    );
+    let confirmation = format!("Sent to ***{} ({reference})", &DRIVER[DRIVER.len() - 4..]);
+    if answered.status != 200 || !answered.body.contains(&confirmation) {
+        problems.push(format!("the primary's TwiML does not say {confirmation:?}"));
+    }
+    let to_driver = stack.sent_to(DRIVER);
+    for text in &to_driver {
+        println!(
+            "   driver   {DRIVER} received (from {}):",
+            text.from.as_deref().unwrap_or("?")
+        );
+        for line in text.body.lines() {
+            println!("     | {line}");
+        }
+    }
+    match to_driver.as_slice() {
+        [text] => {
+            if text.from.as_deref() != Some(QDN_NUMBER) {
+                problems.push(format!(
+                    "the answer came from {:?}, not {QDN_NUMBER}",
+                    text.from
+                ));
+            }
+            let stamped = text
+                .body
+                .strip_prefix(&format!("{words}\n-- sergio-main / "))
+                .is_some_and(|at| at.parse::<jiff::Timestamp>().is_ok());
+            if !stamped {
+                problems.push(format!(
+                    "the answer is not {words:?} stamped \"-- sergio-main / <UTC time>\""
+                ));
+            }
+        }
+        texts => problems.push(format!(
+            "the driver received {} texts, expected 1",
+            texts.len()
+        )),
+    }
+    // stdout is read asynchronously; the line may trail the response a little.
+    let answer_line = stack.functions[0]
+        .wait_for_log(
+            |line| line.contains("dispatcher answer") && line.contains(&sid),
+            Duration::from_secs(2),
+        )
+        .await;
+    match &answer_line {
+        Some(line) => println!("   answer log: {line}"),
+        None => println!("   answer log: (none)"),
+    }
+    let outcome = answer_line
+        .as_deref()
+        .and_then(|line| serde_json::from_str::<Value>(line).ok())
+        .and_then(|log| log["answer_outcome"].as_str().map(str::to_owned));
+    if outcome.as_deref() != Some("sent") {
+        problems.push(format!("answer_outcome was {outcome:?}, expected \"sent\""));
+    }
+
+    let before = stack.sent().len();
+    let again = stack.text_with_sid(&sid, PRIMARY_PHONE, &answer_text).await;
+    let more = stack.sent().len() - before;
+    println!(
+        "   Twilio redelivers {sid}: HTTP {} {}; texts sent: {more}",
+        again.status, again.body
+    );
+    if again.status != 200 || again.body != answered.body {
+        problems.push("the redelivery did not get the first answer".into());
+    }
+    if more != 0 {
+        problems.push(format!("the redelivery sent {more} more text(s)"));
+    }
+    let alerts = stack.aws.alerts().await;
+    if !alerts.is_empty() {
+        problems.push(format!("{} alert(s)", alerts.len()));
+    }
+    if problems.is_empty() {
+        println!(
+            "   => OK: the driver got the answer once ({reference}), stamped, from {QDN_NUMBER}"
+        );
+    } else {
+        println!("   => WRONG: {}", problems.join("; "));
+    }
+    problems
+        .into_iter()
+        .map(|p| format!("answer: {p}"))
+        .collect()
+}
+
 /// A dispatcher answers the driver through `sms-outbound`, then retries the same
 /// request (same `Idempotency-Key`), as a flaky phone connection would.
-async fn reply_to_driver() -> Vec<String> {
+async fn reply_to_driver(n: usize) -> Vec<String> {
     println!();
     println!("Starting sms-outbound ...");
     let stack = Stack::start_function("sms-outbound", "demo-out", 1, &[]).await;
     stack.aws.put_dispatcher(seed_dispatcher(unix_now())).await;
-    println!("== 4. dispatcher sergio-main replies to the driver (and retries once)");
+    println!("== {n}. dispatcher sergio-main replies to the driver (and retries once)");
     let token = tokens::hs256(
         TEST_JWT_KEY.as_bytes(),
         &tokens::claims("sergio-main", unix_now() + 600),

@@ -285,6 +285,15 @@ impl AwsFixture {
         self.scan(&self.message_table).await
     }
 
+    /// The message-log item keyed `sid`; panics (failing the test) when there is none.
+    pub async fn message_log_item(&self, sid: &str) -> Value {
+        self.message_log_items()
+            .await
+            .into_iter()
+            .find(|item| item["message_sid"] == sid)
+            .unwrap_or_else(|| panic!("no message-log item {sid}"))
+    }
+
     /// Every item of a table, as flat JSON objects.
     pub async fn scan(&self, table: &str) -> Vec<Value> {
         let mut items = Vec::new();
