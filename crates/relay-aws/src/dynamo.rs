@@ -1110,12 +1110,7 @@ impl ConversationStore for DynamoMessageLog {
     }
 
     async fn conversations(&self, phone: &PhoneNumber) -> Result<Vec<Conversation>, StoreError> {
-        let output = self
-            .get_item(phone_key(phone))
-            .send()
-            .await
-            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
-        let Some(item) = output.item else {
+        let Some(item) = self.phone_item(phone).await? else {
             return Ok(Vec::new());
         };
         let mut conversations = Vec::new();
@@ -1144,6 +1139,16 @@ impl ConversationStore for DynamoMessageLog {
 }
 
 impl DynamoMessageLog {
+    /// A phone's item (`phone#<E.164>`): its conversations and awaited ACKs.
+    async fn phone_item(&self, phone: &PhoneNumber) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .get_item(phone_key(phone))
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        Ok(output.item)
+    }
+
     /// Removes the named conversations from a phone's item while each still holds the
     /// text it held when read; a failure only leaves them for the next batch.
     async fn drop_conversations(&self, phone: &PhoneNumber, stale: &[(String, String)]) {
@@ -1229,12 +1234,7 @@ impl AckStore for DynamoMessageLog {
     }
 
     async fn oldest_open(&self, phone: &PhoneNumber) -> Result<Option<TextRef>, StoreError> {
-        let output = self
-            .get_item(phone_key(phone))
-            .send()
-            .await
-            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
-        let Some(item) = output.item else {
+        let Some(item) = self.phone_item(phone).await? else {
             return Ok(None);
         };
         Ok(item
