@@ -48,6 +48,11 @@ impl MemoryDispatcherStore {
     pub fn record(&self, id: &str) -> Option<DispatcherRecord> {
         self.items.lock().unwrap().get(id).cloned()
     }
+
+    /// The item's `last_heartbeat` (its last check-in), if the item exists.
+    pub fn last_heartbeat(&self, id: &str) -> Option<i64> {
+        self.record(id).and_then(|record| record.last_heartbeat)
+    }
 }
 
 #[async_trait]

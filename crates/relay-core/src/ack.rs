@@ -62,16 +62,14 @@ pub struct CurrentAck {
 
 impl CurrentAck {
     /// Whether the text `reference` named has gone, or is going, on to another tier:
-    /// its timer won (`escalating`, or `unacknowledged` past the last tier) or a newer
-    /// text with another reference replaced it.
+    /// its timer won (`escalating`) or a newer text with another reference replaced it.
+    /// (`unacknowledged` under the same reference: past the last tier, sent nowhere.)
     pub fn moved_past(&self, reference: &TextRef) -> bool {
-        matches!(
-            self.state,
-            Some(AckState::Escalating | AckState::Unacknowledged)
-        ) || self
-            .reference
-            .as_ref()
-            .is_some_and(|current| current != reference)
+        self.state == Some(AckState::Escalating)
+            || self
+                .reference
+                .as_ref()
+                .is_some_and(|current| current != reference)
     }
 }
 
@@ -120,7 +118,11 @@ mod tests {
         assert!(!at(AckState::Awaiting, "K7Q").moved_past(&k7q));
         assert!(!at(AckState::Acknowledged, "K7Q").moved_past(&k7q));
         assert!(at(AckState::Escalating, "K7Q").moved_past(&k7q));
-        assert!(at(AckState::Unacknowledged, "K7Q").moved_past(&k7q));
+        assert!(
+            !at(AckState::Unacknowledged, "K7Q").moved_past(&k7q),
+            "sent nowhere"
+        );
+        assert!(at(AckState::Unacknowledged, "P3X").moved_past(&k7q));
         assert!(at(AckState::Awaiting, "P3X").moved_past(&k7q));
         for state in [
             AckState::Awaiting,

@@ -351,7 +351,7 @@ impl AnswerOutcome {
                 if waiting.len() > MAX_LISTED {
                     reply.push_str(&format!("\n...and {} more", waiting.len() - MAX_LISTED));
                 }
-                let example = &waiting[0].reference;
+                let example = waiting.first().map_or("K7Q", |w| w.reference.as_str());
                 reply.push_str(&format!("\ne.g. \"{example} On my way\""));
                 reply
             }

@@ -131,7 +131,7 @@ impl RelayPorts<'_> {
             let stamp = length - words.chars().count();
             return Ok(AnswerOutcome::TooLong {
                 chars: words.chars().count(),
-                room: MAX_SMS_CHARS - stamp,
+                room: MAX_SMS_CHARS.saturating_sub(stamp),
             });
         }
         let escalated = self.acknowledge_answered(text.from, &texts, now).await?;
