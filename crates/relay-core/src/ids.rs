@@ -17,7 +17,7 @@ pub enum IdError {
 }
 
 /// The key of a dispatcher item, such as `sergio-main`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct DispatcherId(String);
 
