@@ -991,6 +991,14 @@ impl Template {
     /// with the defaults. `None` for anything else (a resource, `!If`).
     fn resolve(&self, value: &str) -> Option<String> {
         let unquote = |v: &str| v.trim().trim_matches('"').to_owned();
+        // `!If [AcknowledgementOn, X, !Ref AWS::NoValue]`: X, as the defaults (30 s,
+        // acknowledgement on) deploy it.
+        if let Some(on) = value
+            .strip_prefix("!If [AcknowledgementOn, ")
+            .and_then(|v| v.strip_suffix(", !Ref AWS::NoValue]"))
+        {
+            return self.resolve(on);
+        }
         match value.strip_prefix("!Ref ") {
             None if value.starts_with('!') => None,
             None => Some(unquote(value)),

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use relay_tests::iam::{self, Observed, Permission};
 use relay_tests::moto::{AwsFixture, TEST_JWT_KEY, recorded_calls};
+use relay_tests::rota::{override_line, shift_began_minutes_ago};
 use relay_tests::sdk_calls;
 use relay_tests::stack::{
     BACKUP_PHONE, HttpAnswer, PRIMARY_PHONE, Stack, driver_params, message_sid, seed_dispatcher,
@@ -260,9 +261,26 @@ async fn heartbeat_scenarios(variables: &mut BTreeMap<String, String>) {
     let heartbeat = Beside::start(&stack, "dispatcher-heartbeat", Vec::new()).await;
     let schedule: Value = serde_json::from_str(include_str!("../events/heartbeat-schedule.json"))
         .expect("the schedule event");
-    let summary = heartbeat.invoke(schedule).await;
+    let summary = heartbeat.invoke(schedule.clone()).await;
     assert!(summary["changed"].as_u64() >= Some(1), "{summary}");
     assert!(summary["new_problems"].as_u64() >= Some(1), "{summary}");
+    // A rota whose shift began a minute ago: the handover text (the Twilio secret, a
+    // claim taken and finished).
+    let (rota, _) = shift_began_minutes_ago("UTC", "sergio-main", "night-desk", 1, 8);
+    stack.aws.put_rota(&rota).await;
+    let summary = heartbeat.invoke(schedule.clone()).await;
+    assert_eq!(summary["handover"], "sent", "{summary}");
+    // An override for a dispatcher with no usable phone: its claim is given back.
+    let now = unix_now();
+    stack
+        .aws
+        .put_rota(&format!(
+            "{rota}{}",
+            override_line("night-desk", now - 60, now + 3_600)
+        ))
+        .await;
+    let summary = heartbeat.invoke(schedule).await;
+    assert_eq!(summary["handover"], "no_phone", "{summary}");
     heartbeat.stop().await;
     stack.stop().await;
 }

@@ -1,12 +1,16 @@
 //! `template.yaml` keeps what operators rely on and cannot see from outside until it
 //! is gone: the alarms on refused Twilio traffic and on throttled functions, the API's
-//! access log (JSON, never a body), and Twilio's routes throttled apart from the
-//! outbound route. Read as YAML, CloudFormation's tags kept (`relay_tests::template`).
+//! access log (JSON, never a body), Twilio's routes throttled apart from the outbound
+//! route, and acknowledgement as a deploy choice (`AckTimeoutSecs=off`: no timers, and
+//! no right to arm them). Read as YAML, CloudFormation's tags kept, and deployed with
+//! given parameter values (`relay_tests::template`).
 
 use std::collections::BTreeSet;
 
+use relay_tests::iam::{Permission, ResourceName, role_permissions};
 use relay_tests::template::{
-    Intrinsic, Template, Value, field, intrinsic, literal, one_or_many, path, references,
+    Function, Intrinsic, Template, Value, allowed_pattern_accepts, field, intrinsic, literal,
+    one_or_many, path, references,
 };
 
 /// The contract's Twilio routes: the messaging webhook and the status callback.
@@ -389,4 +393,353 @@ fn samconfig_lists_every_template_parameter_in_each_environment() {
         );
     }
     assert!(checked >= 2, "the default and secondary environments");
+}
+
+/// The function built from `binary`.
+fn function_of(template: &Template, binary: &str) -> Function {
+    template
+        .functions()
+        .into_iter()
+        .find(|f| f.binary == binary)
+        .unwrap_or_else(|| panic!("template.yaml has no function built from {binary}"))
+}
+
+/// What `binary`'s role allows, as tests/iam.rs reads it.
+fn grants(template: &Template, binary: &str) -> BTreeSet<Permission> {
+    let function = function_of(template, binary);
+    role_permissions(template, &function.role).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn grant(action: &str, resource: &str) -> Permission {
+    Permission::new(action, ResourceName::Ref(resource.to_owned()))
+}
+
+fn refers_to<'a>(function: &'a Function, variable: &str) -> Option<Intrinsic<'a>> {
+    function.environment.get(variable).and_then(intrinsic)
+}
+
+#[test]
+fn the_condition_evaluator_reads_both_forms_and_every_function_the_template_uses() {
+    let template = Template::parse(
+        r#"
+Parameters:
+  Mode: {Type: String, Default: "a"}
+  Count: {Type: Number, Default: 3}
+Conditions:
+  IsA: !Equals [!Ref Mode, "a"]
+  NotA: !Not [!Condition IsA]
+  Three: {"Fn::Equals": [{"Ref": Count}, "3"]}
+  Both: !And [!Condition IsA, !Condition Three]
+  Either: !Or [!Condition NotA, {"Condition": Three}]
+Resources:
+  Always:
+    Type: X
+    Properties:
+      Short: !If [IsA, yes, no]
+      Long: {"Fn::If": [NotA, yes, no]}
+      Gone: !If [IsA, !Ref AWS::NoValue, kept]
+      List: [one, !If [Both, !Ref AWS::NoValue, two], !If [Either, three, !Ref AWS::NoValue]]
+      Nested: !Sub ["${X}", {X: !If [IsA, !Ref Always, other]}]
+  OnlyWhenNotA:
+    Type: X
+    Condition: NotA
+"#,
+    );
+    let holds = |name, parameters: &[(&str, &str)]| template.condition(name, parameters);
+    assert!(holds("IsA", &[]) && !holds("NotA", &[]) && holds("Three", &[]));
+    assert!(holds("Both", &[]) && holds("Either", &[]));
+    assert!(!holds("Both", &[("Count", "4")]) && !holds("Either", &[("Count", "4")]));
+    assert!(holds("NotA", &[("Mode", "b")]) && holds("Either", &[("Mode", "b")]));
+
+    let defaults = template.resolved(&[]);
+    let always = path(defaults.root(), &["Resources", "Always", "Properties"]).unwrap();
+    assert_eq!(field(always, "Short").and_then(literal), Some("yes"));
+    assert_eq!(field(always, "Long").and_then(literal), Some("no"));
+    assert!(
+        field(always, "Gone").is_none(),
+        "AWS::NoValue leaves the key out"
+    );
+    let list: Vec<_> = one_or_many(field(always, "List").unwrap())
+        .into_iter()
+        .filter_map(literal)
+        .collect();
+    assert_eq!(list, ["one", "three"]);
+    assert!(references(field(always, "Nested").unwrap()).contains(&"Always"));
+    assert!(
+        defaults
+            .resources()
+            .iter()
+            .all(|(id, _)| *id != "OnlyWhenNotA"),
+        "a resource whose condition is false is not deployed"
+    );
+
+    let b = template.resolved(&[("Mode", "b"), ("Count", "4")]);
+    let always = path(b.root(), &["Resources", "Always", "Properties"]).unwrap();
+    assert_eq!(field(always, "Gone").and_then(literal), Some("kept"));
+    let list: Vec<_> = one_or_many(field(always, "List").unwrap())
+        .into_iter()
+        .filter_map(literal)
+        .collect();
+    assert_eq!(list, ["one", "two", "three"]);
+    assert!(b.resources().iter().any(|(id, _)| *id == "OnlyWhenNotA"));
+}
+
+/// The contract: acknowledgement is on when `ACK_QUEUE_URL` is set, and the deploy
+/// chooses it. `off`: `sms-inbound` has neither variable nor the right to arm a timer;
+/// a window: both, and the grant. Either way the queue, its dead letters, `ack-timeout`
+/// and their alarms stay, so timers armed before a switch to `off` drain.
+#[test]
+fn ack_timeout_secs_off_leaves_sms_inbound_without_timers_or_the_right_to_arm_them() {
+    let as_written = Template::as_written();
+    assert_eq!(
+        path(
+            as_written.root(),
+            &["Parameters", "AckTimeoutSecs", "Default"]
+        )
+        .and_then(literal),
+        Some("30"),
+        "the default stays 30 s: a redeploy changes nothing"
+    );
+    let send = grant("sqs:SendMessage", "AckQueue");
+    for (value, on) in [("off", false), ("30", true), ("900", true)] {
+        let template = Template::load_with(&[("AckTimeoutSecs", value)]);
+        let inbound = function_of(&template, "sms-inbound");
+        if on {
+            assert_eq!(
+                refers_to(&inbound, "ACK_QUEUE_URL"),
+                Some(Intrinsic::Ref("AckQueue")),
+                "AckTimeoutSecs={value}"
+            );
+            assert_eq!(
+                refers_to(&inbound, "ACK_TIMEOUT_SECS"),
+                Some(Intrinsic::Ref("AckTimeoutSecs")),
+                "AckTimeoutSecs={value}"
+            );
+            assert!(
+                grants(&template, "sms-inbound").contains(&send),
+                "AckTimeoutSecs={value}: sms-inbound arms timers"
+            );
+        } else {
+            for variable in ["ACK_QUEUE_URL", "ACK_TIMEOUT_SECS"] {
+                assert!(
+                    !inbound.environment.contains_key(variable),
+                    "AckTimeoutSecs=off: sms-inbound has {variable} = {:?}",
+                    inbound.environment[variable]
+                );
+            }
+            let sqs: Vec<_> = grants(&template, "sms-inbound")
+                .into_iter()
+                .filter(|p| p.action.starts_with("sqs:"))
+                .collect();
+            assert!(
+                sqs.is_empty(),
+                "AckTimeoutSecs=off: sms-inbound may {sqs:?}"
+            );
+        }
+
+        // What drains the timers already armed stays, whatever the choice.
+        for id in ["AckQueue", "AckDeadLetterQueue", "AckDeadLetterAlarm"] {
+            template.resource(id);
+        }
+        let timeout = function_of(&template, "ack-timeout");
+        assert_eq!(
+            refers_to(&timeout, "ACK_QUEUE_URL"),
+            Some(Intrinsic::Ref("AckQueue")),
+            "AckTimeoutSecs={value}: ack-timeout re-arms timers"
+        );
+        // Never "off" as a number of seconds: the function would refuse to start.
+        match timeout.environment.get("ACK_TIMEOUT_SECS") {
+            None => assert!(!on, "AckTimeoutSecs={value}: ack-timeout has no window"),
+            Some(window) => {
+                assert!(on, "AckTimeoutSecs=off reaches ack-timeout as {window:?}");
+                assert_eq!(intrinsic(window), Some(Intrinsic::Ref("AckTimeoutSecs")));
+            }
+        }
+        let timeout_grants = grants(&template, "ack-timeout");
+        for action in [
+            "sqs:SendMessage",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        ] {
+            assert!(
+                timeout_grants.contains(&grant(action, "AckQueue")),
+                "AckTimeoutSecs={value}: ack-timeout may not {action}"
+            );
+        }
+        let events = field(&timeout.properties, "Events")
+            .map(references)
+            .unwrap_or_default();
+        assert!(
+            events.contains(&"AckQueue"),
+            "ack-timeout's event source is the queue"
+        );
+        let alarmed: BTreeSet<String> = alarms(&template)
+            .into_iter()
+            .flat_map(|(_, alarm)| dimensions(alarm))
+            .map(|(_, value)| value)
+            .collect();
+        assert!(
+            alarmed.contains(&format!("!Ref {}", timeout.logical_id)),
+            "AckTimeoutSecs={value}: ack-timeout's alarms"
+        );
+    }
+}
+
+/// `AckTimeoutSecs` is `off` or what the functions accept as `ACK_TIMEOUT_SECS`
+/// (1 to 900 s, an SQS delay's range), nothing else: a value the pattern let through
+/// and the function refused would stop every text at start-up.
+#[test]
+fn ack_timeout_secs_allows_off_or_a_whole_number_of_seconds_from_1_to_900() {
+    let template = Template::as_written();
+    let parameter = template
+        .parameter("AckTimeoutSecs")
+        .expect("AckTimeoutSecs");
+    assert_eq!(field(parameter, "Type").and_then(literal), Some("String"));
+    let pattern = field(parameter, "AllowedPattern")
+        .and_then(literal)
+        .expect("AckTimeoutSecs has an AllowedPattern");
+    let accepted = ["off", "30", "1", "900", "99", "100", "899"];
+    let refused = [
+        "0", "-1", "abc", "", "901", "1000", "030", "OFF", "Off", " 30", "30 ", "30s", "1.5",
+        "off30",
+    ];
+    let values: Vec<&str> = accepted.iter().chain(&refused).copied().collect();
+    let verdicts = allowed_pattern_accepts(pattern, &values);
+    for (value, accepts) in values.iter().zip(verdicts) {
+        assert_eq!(
+            accepts,
+            accepted.contains(value),
+            "AllowedPattern {pattern} on {value:?}"
+        );
+    }
+    // Every number the functions accept, and none above.
+    let numbers: Vec<String> = (0..=1000).map(|n| n.to_string()).collect();
+    let numbers: Vec<&str> = numbers.iter().map(String::as_str).collect();
+    let verdicts = allowed_pattern_accepts(pattern, &numbers);
+    for (n, accepts) in verdicts.into_iter().enumerate() {
+        assert_eq!(
+            accepts,
+            (1..=900).contains(&n),
+            "AllowedPattern {pattern} on {n}"
+        );
+    }
+    // The default passes its own pattern, and "off" is what the condition tests.
+    assert!(template.condition("AcknowledgementOn", &[]));
+    assert!(!template.condition("AcknowledgementOn", &[("AckTimeoutSecs", "off")]));
+}
+
+/// `ESCALATION_REPEATS` is ack-timeout's alone (it is what escalates); the reply
+/// window reaches both functions that relay texts a dispatcher can answer.
+#[test]
+fn escalation_repeats_is_ack_timeouts_and_the_reply_window_both_relaying_functions() {
+    let as_written = Template::as_written();
+    let repeats = as_written
+        .parameter("EscalationRepeats")
+        .expect("EscalationRepeats");
+    assert_eq!(field(repeats, "Type").and_then(literal), Some("Number"));
+    for (key, value) in [("Default", 0.0), ("MinValue", 0.0), ("MaxValue", 5.0)] {
+        assert_eq!(
+            field(repeats, key).and_then(Value::as_f64),
+            Some(value),
+            "EscalationRepeats {key}"
+        );
+    }
+    for value in ["off", "30"] {
+        let template = Template::load_with(&[("AckTimeoutSecs", value)]);
+        for function in template.functions() {
+            let binary = function.binary.as_str();
+            for (variable, parameter, wanted) in [
+                (
+                    "ESCALATION_REPEATS",
+                    "EscalationRepeats",
+                    &["ack-timeout"][..],
+                ),
+                (
+                    "REPLY_WINDOW_SECS",
+                    "ReplyWindowSecs",
+                    &["sms-inbound", "ack-timeout"][..],
+                ),
+            ] {
+                let set = refers_to(&function, variable);
+                if wanted.contains(&binary) {
+                    assert_eq!(
+                        set,
+                        Some(Intrinsic::Ref(parameter)),
+                        "AckTimeoutSecs={value}: {binary}'s {variable}"
+                    );
+                } else {
+                    assert!(
+                        !function.environment.contains_key(variable),
+                        "{binary} has {variable}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The heartbeat texts the incoming primary when a shift starts: it needs the Twilio
+/// secret and API as the other functions that text have them, and the claim that makes
+/// the handover once per shift (`ClaimStore for DynamoMessageLog`: `PutItem` to take
+/// it, `UpdateItem` to finish it, `DeleteItem` to give it back).
+#[test]
+fn the_heartbeat_can_send_the_handover_text() {
+    let template = Template::load();
+    let heartbeat = function_of(&template, "dispatcher-heartbeat");
+    assert_eq!(
+        refers_to(&heartbeat, "TWILIO_SECRET_ID"),
+        Some(Intrinsic::Ref("TwilioSecretId"))
+    );
+    for function in template.functions() {
+        if let Some(base) = function.environment.get("TWILIO_API_BASE") {
+            assert_eq!(
+                literal(base),
+                Some("https://api.twilio.com"),
+                "{}'s TWILIO_API_BASE",
+                function.binary
+            );
+        }
+    }
+    assert!(
+        heartbeat.environment.contains_key("TWILIO_API_BASE"),
+        "declared, so env.json can point a local run at the sandbox"
+    );
+    let granted = grants(&template, "dispatcher-heartbeat");
+    assert!(
+        granted.contains(&grant("secretsmanager:GetSecretValue", "TwilioSecretId")),
+        "the heartbeat may not read the Twilio secret: {granted:#?}"
+    );
+    // The same secret, written as the other texting functions' roles write it.
+    let secret_arn = |binary: &str| {
+        let role = template.resource(&function_of(&template, binary).role);
+        path(role, &["Properties", "Policies"])
+            .map(one_or_many)
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|p| {
+                path(p, &["PolicyDocument", "Statement"])
+                    .map(one_or_many)
+                    .unwrap_or_default()
+            })
+            .filter(|s| field(s, "Sid").and_then(literal) == Some("TwilioSecret"))
+            .filter_map(|s| field(s, "Resource").and_then(intrinsic))
+            .map(|i| format!("{i:?}"))
+            .collect::<Vec<_>>()
+    };
+    let inbound = secret_arn("sms-inbound");
+    assert!(!inbound.is_empty(), "sms-inbound's TwilioSecret statement");
+    assert_eq!(secret_arn("dispatcher-heartbeat"), inbound);
+    assert_eq!(secret_arn("ack-timeout"), inbound);
+    for action in [
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ] {
+        let claim = Permission::new(action, ResourceName::Named("qdn-message-log".into()));
+        assert!(
+            granted.contains(&claim),
+            "the heartbeat's handover claim: {claim}"
+        );
+    }
 }

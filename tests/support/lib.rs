@@ -17,6 +17,7 @@ pub mod function;
 pub mod iam;
 pub mod moto;
 pub mod qdn;
+pub mod rota;
 pub mod runtime_api;
 pub mod sdk_calls;
 pub mod sqs_events;

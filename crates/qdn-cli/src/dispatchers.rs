@@ -154,7 +154,7 @@ fn unreadable_key(item: &UnreadableDispatcher) -> String {
 async fn list(settings: &Settings) -> CommandResult {
     let aws = context::aws_config().await;
     let store = context::dispatcher_store(&aws, settings);
-    let mut items = store.all().await?;
+    let mut items = store.roster().await?.items;
     items.sort_by_key(|item| match item {
         Ok(record) => record.dispatcher_id.as_str().to_string(),
         Err(e) => unreadable_key(e),
@@ -455,12 +455,14 @@ fn stored_field(record: &DispatcherRecord, attribute: DispatcherAttribute) -> Va
 async fn check(settings: &Settings) -> CommandResult {
     let aws = context::aws_config().await;
     let store = context::dispatcher_store(&aws, settings);
-    let items = store.all().await?;
+    let roster = store.roster().await?;
     let problems = configuration_problems(
-        &items,
+        &roster,
         &settings.primary_dispatcher_id,
         settings.default_country,
+        unix_now(),
     );
+    let items = &roster.items;
     if settings.json {
         out_json(&json!({
             "table": settings.state_table,

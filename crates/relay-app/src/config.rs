@@ -116,6 +116,29 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         })
     }
 
+    /// `PRIMARY_DISPATCHER_ID` (default `sergio-main`): the primary when no rota
+    /// covers the instant.
+    fn primary_dispatcher_id(&self) -> Result<DispatcherId, ConfigError> {
+        self.parsed("PRIMARY_DISPATCHER_ID", "sergio-main", |raw| {
+            DispatcherId::parse(raw).map_err(|e| e.to_string())
+        })
+    }
+
+    /// `HEARTBEAT_MAX_AGE_SECS` (default 300).
+    fn heartbeat_max_age_secs(&self) -> Result<i64, ConfigError> {
+        Ok(self.seconds("HEARTBEAT_MAX_AGE_SECS", "300", 1)? as i64)
+    }
+
+    /// `ESCALATION_REPEATS` (default 0): more rounds for a text nobody acknowledges.
+    fn escalation_repeats(&self) -> Result<u32, ConfigError> {
+        self.parsed("ESCALATION_REPEATS", "0", |raw| {
+            raw.parse::<u32>()
+                .ok()
+                .filter(|n| *n <= MAX_ESCALATION_REPEATS)
+                .ok_or_else(|| format!("expected 0 to {MAX_ESCALATION_REPEATS} rounds"))
+        })
+    }
+
     /// Acknowledgement is on when `ACK_QUEUE_URL` is set.
     fn ack(&self) -> Result<Option<AckSettings>, ConfigError> {
         let Some(queue_url) = self.get("ACK_QUEUE_URL") else {
@@ -134,6 +157,10 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         }))
     }
 }
+
+/// The most `ESCALATION_REPEATS`: past that, a text nobody acknowledges needs a
+/// person, not another round of texts.
+pub const MAX_ESCALATION_REPEATS: u32 = 5;
 
 /// The longest `REPLY_WINDOW_SECS`: a week.
 pub const MAX_REPLY_WINDOW_SECS: u64 = 7 * 86_400;
@@ -160,6 +187,12 @@ pub struct AckTimeoutSettings {
     pub ack: AckSettings,
     /// `REPLY_WINDOW_SECS`: the references of the texts it sends on live this long.
     pub reply_window_secs: u64,
+    /// A round starts again at whoever is primary now (the rota, else this).
+    pub primary_dispatcher_id: DispatcherId,
+    /// Tiers naming a dispatcher are skipped while that dispatcher is not available.
+    pub heartbeat_max_age_secs: i64,
+    /// `ESCALATION_REPEATS`.
+    pub escalation_repeats: u32,
 }
 
 impl AckTimeoutSettings {
@@ -180,6 +213,9 @@ impl AckTimeoutSettings {
                 name: "ACK_QUEUE_URL",
             })?,
             reply_window_secs: env.reply_window_secs()?,
+            primary_dispatcher_id: env.primary_dispatcher_id()?,
+            heartbeat_max_age_secs: env.heartbeat_max_age_secs()?,
+            escalation_repeats: env.escalation_repeats()?,
         })
     }
 }
@@ -240,10 +276,8 @@ impl InboundSettings {
             tables: env.tables(),
             alert_topic_arn: env.required("ALERT_TOPIC_ARN")?,
             twilio_secret_id: env.required("TWILIO_SECRET_ID")?,
-            primary_dispatcher_id: env.parsed("PRIMARY_DISPATCHER_ID", "sergio-main", |raw| {
-                DispatcherId::parse(raw).map_err(|e| e.to_string())
-            })?,
-            heartbeat_max_age_secs: env.seconds("HEARTBEAT_MAX_AGE_SECS", "300", 1)? as i64,
+            primary_dispatcher_id: env.primary_dispatcher_id()?,
+            heartbeat_max_age_secs: env.heartbeat_max_age_secs()?,
             public_base_url,
             twilio_api_base: env.twilio_api_base()?,
             default_country: env.country()?,
@@ -259,6 +293,10 @@ impl InboundSettings {
 pub struct HeartbeatSettings {
     pub tables: Tables,
     pub alert_topic_arn: String,
+    /// The handover text goes out through Twilio.
+    pub twilio_secret_id: String,
+    pub twilio_api_base: String,
+    pub secret_cache: SecretCacheSettings,
     pub primary_dispatcher_id: DispatcherId,
     pub default_country: CountryCode,
     /// `SCAN_PAGE_SIZE` (default: DynamoDB's own 1 MB pages): items per `Scan` page.
@@ -284,9 +322,10 @@ impl HeartbeatSettings {
         Ok(HeartbeatSettings {
             tables: env.tables(),
             alert_topic_arn: env.required("ALERT_TOPIC_ARN")?,
-            primary_dispatcher_id: env.parsed("PRIMARY_DISPATCHER_ID", "sergio-main", |raw| {
-                DispatcherId::parse(raw).map_err(|e| e.to_string())
-            })?,
+            twilio_secret_id: env.required("TWILIO_SECRET_ID")?,
+            twilio_api_base: env.twilio_api_base()?,
+            secret_cache: env.secret_cache()?,
+            primary_dispatcher_id: env.primary_dispatcher_id()?,
             default_country: env.country()?,
             scan_page_size,
         })
@@ -432,16 +471,24 @@ mod tests {
 
     #[test]
     fn the_heartbeat_reads_its_own_variables() {
-        let h = HeartbeatSettings::from_lookup(lookup(&INBOUND[..1])).unwrap();
+        let h = HeartbeatSettings::from_lookup(lookup(&INBOUND)).unwrap();
         assert_eq!(h.primary_dispatcher_id.as_str(), "sergio-main");
         assert_eq!(h.scan_page_size, None);
+        assert_eq!(h.twilio_secret_id, "qdn/twilio");
         assert_eq!(
             HeartbeatSettings::from_lookup(lookup(&[]))
                 .unwrap_err()
                 .variable(),
             "ALERT_TOPIC_ARN"
         );
-        let mut vars = INBOUND[..1].to_vec();
+        // It texts the incoming primary at each shift: it needs the Twilio secret.
+        assert_eq!(
+            HeartbeatSettings::from_lookup(lookup(&INBOUND[..1]))
+                .unwrap_err()
+                .variable(),
+            "TWILIO_SECRET_ID"
+        );
+        let mut vars = INBOUND.to_vec();
         vars.push(("SCAN_PAGE_SIZE", "0"));
         assert_eq!(
             HeartbeatSettings::from_lookup(lookup(&vars))
@@ -469,6 +516,38 @@ mod tests {
         assert_eq!(inbound(&vars).unwrap_err().variable(), "ACK_TIMEOUT_SECS");
         let timeout = AckTimeoutSettings::from_lookup(lookup(&INBOUND)).unwrap_err();
         assert_eq!(timeout.variable(), "ACK_QUEUE_URL");
+    }
+
+    #[test]
+    fn escalation_repeats_are_ack_timeouts_from_0_to_5() {
+        let mut vars = INBOUND.to_vec();
+        vars.push((
+            "ACK_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/qdn-ack",
+        ));
+        let ack_timeout = |vars: &[(&str, &str)]| AckTimeoutSettings::from_lookup(lookup(vars));
+        let settings = ack_timeout(&vars).unwrap();
+        assert_eq!(settings.escalation_repeats, 0);
+        assert_eq!(settings.primary_dispatcher_id.as_str(), "sergio-main");
+        assert_eq!(settings.heartbeat_max_age_secs, 300);
+        for (raw, rounds) in [("1", 1), ("5", 5)] {
+            let mut with = vars.clone();
+            with.push(("ESCALATION_REPEATS", raw));
+            assert_eq!(ack_timeout(&with).unwrap().escalation_repeats, rounds);
+        }
+        for bad in ["6", "-1", "one", "1.5"] {
+            let mut with = vars.clone();
+            with.push(("ESCALATION_REPEATS", bad));
+            assert_eq!(
+                ack_timeout(&with).unwrap_err().variable(),
+                "ESCALATION_REPEATS",
+                "{bad}"
+            );
+        }
+        // sms-inbound never reads it.
+        let mut with = INBOUND.to_vec();
+        with.push(("ESCALATION_REPEATS", "never"));
+        assert!(inbound(&with).is_ok());
     }
 
     #[test]

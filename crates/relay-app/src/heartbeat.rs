@@ -16,13 +16,18 @@ use relay_core::alert::{Alert, AlertKind};
 
 use crate::alerting::publish_or_log;
 use crate::metric;
-use relay_core::dispatcher::{DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher};
+use relay_core::cascade::names_dispatcher;
+use relay_core::dispatcher::{DispatcherAttribute, DispatcherRecord, Flag};
 use relay_core::ids::DispatcherId;
 use relay_core::phone::{CountryCode, PhoneNumber};
 use relay_core::ports::{
     AlertPublisher, DeliveryHealth, DeliveryLog, DispatcherStore, Observed, ProblemLog, StoreError,
 };
 use relay_core::problem::{ConfigProblem, ProblemKey};
+use relay_core::roster::{Roster, RotaItem};
+use relay_core::rota::{RotaProblem, check_rota};
+
+use crate::handover::Handovers;
 use relay_core::stored::Damage;
 
 /// Why the heartbeat finds a dispatcher not healthy.
@@ -95,6 +100,10 @@ pub fn assess(
                 problems.push(ConfigProblem::attribute(id, attribute, Damage::Missing));
             }
             None => {}
+            // A tier naming another dispatcher: checked against the table
+            // ([`roster_problems`]).
+            Some(raw)
+                if attribute != DispatcherAttribute::Phone && names_dispatcher(raw).is_some() => {}
             Some(raw) => {
                 if let Err(e) = PhoneNumber::parse(raw, default_country) {
                     let damage = Damage::DoesNotNormalise { reason: e.reason() };
@@ -122,19 +131,18 @@ pub fn assess(
 }
 
 /// Every configuration problem of a whole table, as the heartbeat reports them: each
-/// item's [`assess`] problems, one per unreadable item, and the primary item missing.
+/// item's [`assess`] problems, one per unreadable item, and [`roster_problems`].
 /// Pure; `qdn dispatchers check` prints these.
 pub fn configuration_problems(
-    items: &[Result<DispatcherRecord, UnreadableDispatcher>],
-    primary_dispatcher_id: &DispatcherId,
+    roster: &Roster,
+    fallback_primary: &DispatcherId,
     default_country: CountryCode,
+    now: i64,
 ) -> Vec<ConfigProblem> {
     let mut problems = Problems::default();
-    let mut primary_seen = false;
-    for item in items {
+    for item in &roster.items {
         match item {
             Ok(record) => {
-                primary_seen |= record.dispatcher_id == *primary_dispatcher_id;
                 let phone = usable_phone(record, default_country);
                 let verdict = assess(
                     record,
@@ -147,12 +155,64 @@ pub fn configuration_problems(
             Err(unreadable) => problems.extend([ConfigProblem::Unreadable(unreadable.clone())]),
         }
     }
-    if !primary_seen {
-        problems.extend([ConfigProblem::PrimaryMissing {
-            dispatcher_id: primary_dispatcher_id.clone(),
-        }]);
-    }
+    problems.extend(roster_problems(roster, fallback_primary, now));
     problems.0.into_values().collect()
+}
+
+/// The problems of the table as a whole: tiers naming a dispatcher with no item, the
+/// rota's (unusable, naming a missing dispatcher, overlapping shifts, gaps), and the
+/// fallback primary's item missing while the rota leaves it any time to cover.
+pub fn roster_problems(
+    roster: &Roster,
+    fallback_primary: &DispatcherId,
+    now: i64,
+) -> Vec<ConfigProblem> {
+    let mut problems = Vec::new();
+    for record in roster.records() {
+        for (attribute, raw) in [
+            (
+                DispatcherAttribute::BackupDispatcher,
+                &record.backup_dispatcher,
+            ),
+            (
+                DispatcherAttribute::TertiaryContact,
+                &record.tertiary_contact,
+            ),
+        ] {
+            if let Some(named) = raw.as_deref().and_then(names_dispatcher)
+                && roster.record(&named).is_none()
+            {
+                let damage = Damage::UnknownDispatcher {
+                    dispatcher: named.to_string(),
+                };
+                problems.push(ConfigProblem::attribute(
+                    &record.dispatcher_id,
+                    attribute,
+                    damage,
+                ));
+            }
+        }
+    }
+    let fallback_needed = match &roster.rota {
+        RotaItem::Absent => true,
+        RotaItem::Unreadable(why) => {
+            problems.push(ConfigProblem::Rota(RotaProblem::Unreadable(why.clone())));
+            true
+        }
+        RotaItem::Stored(stored) => {
+            let exists = |id: &DispatcherId| roster.record(id).is_some();
+            let found = check_rota(&stored.rota, &exists, now);
+            let gap = found.iter().any(|p| matches!(p, RotaProblem::Gap { .. }));
+            problems.extend(found.into_iter().map(ConfigProblem::Rota));
+            gap || stored.rota.shifts.is_empty()
+        }
+    };
+    if fallback_needed && roster.record(fallback_primary).is_none() {
+        problems.push(ConfigProblem::PrimaryMissing {
+            dispatcher_id: fallback_primary.clone(),
+        });
+    }
+    problems
 }
 
 /// The phone a text to this dispatcher would go to, if it has a usable one.
@@ -195,6 +255,11 @@ pub struct RunSummary {
     /// Whether the primary dispatcher's item is available after the run (false when
     /// it is missing or could not be checked).
     pub primary_available: bool,
+    /// Who is primary now (the rota's, else `PRIMARY_DISPATCHER_ID`), and why.
+    pub primary: String,
+    pub primary_by: &'static str,
+    /// What became of the handover text this run.
+    pub handover: &'static str,
 }
 
 /// Why a run failed part-way; what it touched is consistent, the next run retries.
@@ -214,6 +279,8 @@ pub struct Heartbeat<'a> {
     pub deliveries: &'a dyn DeliveryLog,
     pub problems: &'a dyn ProblemLog,
     pub alerts: &'a dyn AlertPublisher,
+    /// The incoming primary's handover text, once per stint.
+    pub handovers: Handovers<'a>,
 }
 
 impl Heartbeat<'_> {
@@ -221,8 +288,8 @@ impl Heartbeat<'_> {
         let mut summary = RunSummary::default();
         let mut failures: Vec<StoreError> = Vec::new();
         let mut problems = Problems::default();
-        let items = match self.dispatchers.all().await {
-            Ok(items) => items,
+        let roster = match self.dispatchers.roster().await {
+            Ok(roster) => roster,
             Err(e) => {
                 summary.failed = 1;
                 return Err(RunError {
@@ -232,21 +299,22 @@ impl Heartbeat<'_> {
                 });
             }
         };
-        summary.seen = items.len();
-        let mut primary_seen = false;
-        for item in items {
+        summary.seen = roster.items.len();
+        let duty = roster.duty_at(self.primary_dispatcher_id, now);
+        summary.primary = duty.dispatcher.to_string();
+        summary.primary_by = duty.source.name();
+        for item in &roster.items {
             let record = match item {
                 Ok(record) => record,
                 Err(unreadable) => {
                     // Reported (once) and skipped: one bad item never stops the run.
                     summary.unreadable += 1;
-                    problems.extend([ConfigProblem::Unreadable(unreadable)]);
+                    problems.extend([ConfigProblem::Unreadable(unreadable.clone())]);
                     continue;
                 }
             };
-            let is_primary = record.dispatcher_id == *self.primary_dispatcher_id;
-            primary_seen |= is_primary;
-            match self.check(&record, now, &mut problems).await {
+            let is_primary = record.dispatcher_id == duty.dispatcher;
+            match self.check(record, now, &mut problems).await {
                 Ok(Checked {
                     available,
                     changed,
@@ -263,11 +331,12 @@ impl Heartbeat<'_> {
                 }
             }
         }
-        if !primary_seen {
-            problems.extend([ConfigProblem::PrimaryMissing {
-                dispatcher_id: self.primary_dispatcher_id.clone(),
-            }]);
-        }
+        problems.extend(roster_problems(&roster, self.primary_dispatcher_id, now));
+        summary.handover = self
+            .handovers
+            .hand_over(&roster, self.primary_dispatcher_id, now)
+            .await
+            .name();
         summary.problems = problems.0.len();
         match self.alert_new_problems(&problems, now).await {
             Ok(new) => summary.new_problems = new,
@@ -284,6 +353,9 @@ impl Heartbeat<'_> {
             skipped_concurrent = summary.skipped_concurrent,
             failed = summary.failed,
             primary_available = summary.primary_available,
+            primary = %summary.primary,
+            primary_by = summary.primary_by,
+            handover = summary.handover,
             "heartbeat run"
         );
         metric::dispatchers_available(summary.available, summary.primary_available);
@@ -389,7 +461,7 @@ impl Checked {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_core::dispatcher::AttributeProblem;
+    use relay_core::dispatcher::{AttributeProblem, UnreadableDispatcher};
     use relay_core::stored::{Expected, StoredType};
 
     fn record() -> DispatcherRecord {
@@ -475,11 +547,11 @@ mod tests {
                 expected: Expected::DispatcherId,
             },
         };
-        let problems = configuration_problems(
-            &[Ok(bad.clone()), Err(unreadable)],
-            &primary,
-            CountryCode::NANP,
-        );
+        let roster = Roster {
+            items: vec![Ok(bad.clone()), Err(unreadable)],
+            rota: RotaItem::Absent,
+        };
+        let problems = configuration_problems(&roster, &primary, CountryCode::NANP, 0);
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(
             lines,
@@ -489,7 +561,7 @@ mod tests {
                 "sergio-main: the primary dispatcher item is missing",
             ]
         );
-        let clean = configuration_problems(&[Ok(record())], &primary, CountryCode::NANP);
+        let clean = configuration_problems(&Roster::of([record()]), &primary, CountryCode::NANP, 0);
         assert!(clean.is_empty(), "{clean:?}");
     }
 

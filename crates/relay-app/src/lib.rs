@@ -8,6 +8,7 @@ pub mod alerting;
 pub mod answer;
 pub mod clock;
 pub mod config;
+pub mod handover;
 pub mod heartbeat;
 #[cfg(feature = "test-util")]
 pub mod memory;

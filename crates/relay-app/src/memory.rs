@@ -14,21 +14,23 @@ use relay_core::claim::{
 };
 use relay_core::conversation::Conversation;
 use relay_core::delivery::DeliveryStatus;
-use relay_core::dispatcher::{DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher};
+use relay_core::dispatcher::{DispatcherAttribute, DispatcherRecord, Flag};
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::phone::PhoneNumber;
 use relay_core::ports::{
     AckStore, AlertError, AlertPublisher, ClaimStore, CommandRecord, ConversationStore,
     DeliveryHealth, DeliveryLog, DispatcherStore, Finish, ForwardRecord, ForwardedMessage,
     MessageLog, MovedOn, Observed, OutboundLog, OutboundRecord, OutgoingSms, ProblemLog, RelayText,
-    SendError, SentSms, SmsSender, StoreError, TimerError, TimerQueue,
+    SendError, SenderSource, SentSms, SmsSender, StoreError, TimerError, TimerQueue,
 };
 use relay_core::problem::ProblemKey;
 use relay_core::reference::TextRef;
+use relay_core::roster::{Roster, RotaItem};
 
 #[derive(Debug, Default)]
 pub struct MemoryDispatcherStore {
     items: Mutex<HashMap<String, DispatcherRecord>>,
+    rota: Mutex<RotaItem>,
 }
 
 impl MemoryDispatcherStore {
@@ -49,6 +51,11 @@ impl MemoryDispatcherStore {
         self.items.lock().unwrap().get(id).cloned()
     }
 
+    /// Sets the rota item, as `qdn rota set` would.
+    pub fn set_rota(&self, rota: RotaItem) {
+        *self.rota.lock().unwrap() = rota;
+    }
+
     /// The item's `last_heartbeat` (its last check-in), if the item exists.
     pub fn last_heartbeat(&self, id: &str) -> Option<i64> {
         self.record(id).and_then(|record| record.last_heartbeat)
@@ -61,15 +68,11 @@ impl DispatcherStore for MemoryDispatcherStore {
         Ok(self.record(id.as_str()))
     }
 
-    async fn all(&self) -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError> {
-        Ok(self
-            .items
-            .lock()
-            .unwrap()
-            .values()
-            .cloned()
-            .map(Ok)
-            .collect())
+    async fn roster(&self) -> Result<Roster, StoreError> {
+        let mut records: Vec<DispatcherRecord> =
+            self.items.lock().unwrap().values().cloned().collect();
+        records.sort_by(|a, b| a.dispatcher_id.cmp(&b.dispatcher_id));
+        Ok(Roster::of(records).with_rota(self.rota.lock().unwrap().clone()))
     }
 
     async fn mark_unavailable(&self, id: &DispatcherId) -> Result<bool, StoreError> {
@@ -294,6 +297,7 @@ impl MessageLog for MemoryMessageLog {
             to: record.forwarded_to.clone(),
             sent_at: Some(record.forwarded_at),
             expires_at: record.expires_at,
+            round: 0,
         };
         self.forwards.lock().unwrap().insert(
             record.forwarded_sid.as_str().to_string(),
@@ -362,6 +366,7 @@ impl MessageLog for MemoryMessageLog {
             to: moved.forwarded_to.clone(),
             sent_at: Some(moved.at),
             expires_at: moved.expires_at,
+            round: moved.round,
         };
         self.forwards.lock().unwrap().insert(
             moved.forwarded_sid.as_str().to_string(),
@@ -454,6 +459,23 @@ impl ScriptedSender {
     /// Every send asked for, including the failed ones.
     pub fn tried(&self) -> Vec<OutgoingSms> {
         self.tried.lock().unwrap().clone()
+    }
+}
+
+/// The scripted sender, for a function that makes its sender only when a text is due.
+#[async_trait]
+impl SenderSource for ScriptedSender {
+    async fn sender(&self) -> Result<Box<dyn SmsSender + '_>, String> {
+        Ok(Box::new(Borrowed(self)))
+    }
+}
+
+struct Borrowed<'a>(&'a ScriptedSender);
+
+#[async_trait]
+impl SmsSender for Borrowed<'_> {
+    async fn send(&self, sms: &OutgoingSms) -> Result<SentSms, SendError> {
+        self.0.send(sms).await
     }
 }
 

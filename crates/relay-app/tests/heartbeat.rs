@@ -2,13 +2,17 @@
 //! alert per new configuration problem, and concurrent changes left alone.
 
 use async_trait::async_trait;
+use relay_app::handover::Handovers;
 use relay_app::heartbeat::Heartbeat;
-use relay_app::memory::{MemoryDispatcherStore, MemoryMessageLog, RecordingAlerts};
+use relay_app::memory::{MemoryDispatcherStore, MemoryMessageLog, RecordingAlerts, ScriptedSender};
 use relay_core::alert::AlertKind;
 use relay_core::dispatcher::{DispatcherRecord, Flag};
 use relay_core::ids::DispatcherId;
 use relay_core::phone::{CountryCode, PhoneNumber};
+use relay_core::ports::SendError;
 use relay_core::ports::{DeliveryHealth, DeliveryLog, StoreError};
+use relay_core::roster::RotaItem;
+use relay_core::rota::{Rota, StoredRota};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -35,6 +39,7 @@ struct World {
     dispatchers: MemoryDispatcherStore,
     log: MemoryMessageLog,
     alerts: RecordingAlerts,
+    texts: ScriptedSender,
 }
 
 impl World {
@@ -44,6 +49,15 @@ impl World {
             dispatchers: MemoryDispatcherStore::with(records),
             log: MemoryMessageLog::default(),
             alerts: RecordingAlerts::default(),
+            texts: ScriptedSender::default(),
+        }
+    }
+
+    fn handovers(&self) -> Handovers<'_> {
+        Handovers {
+            claims: &self.log,
+            texts: &self.texts,
+            default_country: CountryCode::NANP,
         }
     }
 
@@ -59,6 +73,7 @@ impl World {
             deliveries,
             problems: &self.log,
             alerts: &self.alerts,
+            handovers: self.handovers(),
         };
         heartbeat.run(now).await.unwrap()
     }
@@ -259,6 +274,7 @@ async fn a_run_that_fails_part_way_checks_the_rest_and_reports_the_failure() {
         deliveries: &ThrottledFor("+18585550122"),
         problems: &world.log,
         alerts: &world.alerts,
+        handovers: world.handovers(),
     };
     let error = heartbeat.run(NOW).await.unwrap_err();
     assert_eq!(error.failed, 1);
@@ -275,4 +291,127 @@ async fn a_run_that_fails_part_way_checks_the_rest_and_reports_the_failure() {
             .is_marked_available()
     );
     assert_eq!(world.dispatchers.last_heartbeat("sergio-main"), Some(NOW));
+}
+
+/// `HH:MM` of a minute of the day (UTC), wrapping round midnight.
+fn clock(minute: i64) -> String {
+    let minute = minute.rem_euclid(1_440);
+    format!("{:02}:{:02}", minute / 60, minute % 60)
+}
+
+/// A UTC rota whose `ana` shift began a minute before `NOW` and lasts 8 hours, with
+/// `bo` on the rest of the day.
+fn rota_starting_a_minute_ago(extra: &str) -> RotaItem {
+    let start = NOW.rem_euclid(86_400) / 60 - 1;
+    let text = format!(
+        "zone UTC\ndaily {}-{} ana\ndaily {}-{} bo\n{extra}",
+        clock(start),
+        clock(start + 480),
+        clock(start + 480),
+        clock(start)
+    );
+    RotaItem::Stored(StoredRota {
+        rota: Rota::parse(&text).unwrap(),
+        text,
+        updated_at: None,
+    })
+}
+
+fn rota_world() -> World {
+    let world = World::new(vec![
+        dispatcher("sergio-main", "+18585550100"),
+        dispatcher("ana", "+18585550111"),
+        dispatcher("bo", "+18585550122"),
+    ]);
+    world.dispatchers.set_rota(rota_starting_a_minute_ago(""));
+    world
+}
+
+#[tokio::test]
+async fn the_rota_decides_who_is_primary_and_the_incoming_one_is_texted_once_per_shift() {
+    let world = rota_world();
+    let first = world.run(NOW).await;
+    assert_eq!((first.primary.as_str(), first.primary_by), ("ana", "shift"));
+    assert_eq!(first.handover, "sent");
+    let sent = world.texts.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to.as_str(), "+18585550111");
+    let until = clock(NOW.rem_euclid(86_400) / 60 - 1 + 480);
+    assert_eq!(
+        sent[0].body,
+        format!("You are on QDN dispatch until {until} UTC. Reply OFF to hand over.")
+    );
+    // Later runs of the same shift, one after another and two at once: no more texts.
+    assert_eq!(world.run(NOW + 300).await.handover, "already_sent");
+    let (a, b) = tokio::join!(world.run(NOW + 600), world.run(NOW + 600));
+    assert_eq!((a.handover, b.handover), ("already_sent", "already_sent"));
+    assert_eq!(world.texts.sent().len(), 1);
+    // The next shift is bo's, and bo gets one text when it starts.
+    let bo = world.run(NOW - 60 + 8 * 3_600 + 30).await;
+    assert_eq!((bo.primary.as_str(), bo.handover), ("bo", "sent"));
+    assert_eq!(world.texts.sent()[1].to.as_str(), "+18585550122");
+}
+
+#[tokio::test]
+async fn concurrent_first_runs_of_a_shift_send_one_handover() {
+    let world = rota_world();
+    let (a, b, c) = tokio::join!(world.run(NOW), world.run(NOW), world.run(NOW + 1));
+    let mut outcomes = [a.handover, b.handover, c.handover];
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, ["already_sent", "already_sent", "sent"]);
+    assert_eq!(world.texts.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_handover_twilio_refused_is_tried_again_by_the_next_run() {
+    let world = rota_world();
+    world.texts.script([SendError::Unavailable {
+        detail: "503".into(),
+    }]);
+    assert_eq!(world.run(NOW).await.handover, "failed");
+    assert!(world.texts.sent().is_empty());
+    assert_eq!(world.run(NOW + 300).await.handover, "sent");
+    assert_eq!(world.texts.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn without_a_rota_nobody_is_handed_over_and_the_fallback_is_primary() {
+    let world = World::new(vec![dispatcher("sergio-main", "+18585550100")]);
+    let summary = world.run(NOW).await;
+    assert_eq!(
+        (
+            summary.primary.as_str(),
+            summary.primary_by,
+            summary.handover
+        ),
+        ("sergio-main", "fallback", "none")
+    );
+    assert!(world.texts.tried().is_empty());
+}
+
+#[tokio::test]
+async fn a_rota_naming_a_missing_dispatcher_is_alerted_once() {
+    let world = rota_world();
+    let override_line = format!(
+        "override {} {} ghost\n",
+        jiff::Timestamp::from_second(NOW + 3_600).unwrap(),
+        jiff::Timestamp::from_second(NOW + 7_200).unwrap()
+    );
+    world
+        .dispatchers
+        .set_rota(rota_starting_a_minute_ago(&override_line));
+    world.run(NOW).await;
+    world.run(NOW + 300).await;
+    let alerts: Vec<_> = world
+        .alerts
+        .alerts()
+        .into_iter()
+        .filter(|a| a.kind == AlertKind::ConfigurationProblem)
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].dispatcher_id.to_string(), "ghost");
+    assert_eq!(
+        alerts[0].reason,
+        "#rota: the rota names dispatcher ghost, which has no item"
+    );
 }

@@ -555,6 +555,7 @@ async fn a_move_whose_claim_was_never_finished_is_not_sent_again() {
             attempts: vec![],
             at: NOW,
             expires_at: NOW + 600,
+            round: 0,
         })
         .await
         .unwrap();

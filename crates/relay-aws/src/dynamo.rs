@@ -37,6 +37,8 @@ use relay_core::ports::{
 };
 use relay_core::problem::ProblemKey;
 use relay_core::reference::TextRef;
+use relay_core::roster::{Roster, RotaItem};
+use relay_core::rota::{ROTA_ATTRIBUTE, ROTA_KEY, UPDATED_AT_ATTRIBUTE, decode_rota};
 use relay_core::stored::{Stored, StoredItem, StoredType};
 
 type Item = HashMap<String, AttributeValue>;
@@ -137,6 +139,47 @@ impl DynamoDispatcherStore {
     }
 }
 
+impl DynamoDispatcherStore {
+    /// The rota item's one decoder, for every reader; an unusable rota is logged.
+    fn decode_rota(&self, item: &Item) -> RotaItem {
+        match decode_rota(&DynamoItem(item)) {
+            Ok(stored) => RotaItem::Stored(stored),
+            Err(why) => {
+                tracing::warn!(table = %self.table, key = ROTA_KEY, problem = %why, "the rota item is unusable; PRIMARY_DISPATCHER_ID is primary until it is mended");
+                RotaItem::Unreadable(why)
+            }
+        }
+    }
+
+    /// Replaces the rota with `text` (already validated by the caller), only while the
+    /// stored one is still `expected` (`None`: there is none), so two operators
+    /// editing at once cannot lose one's change. `Ok(false)` when it changed meanwhile.
+    pub async fn put_rota(
+        &self,
+        text: &str,
+        expected: Option<&str>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(KEY, s(ROTA_KEY))
+            .item(ROTA_ATTRIBUTE, s(text))
+            .item(UPDATED_AT_ATTRIBUTE, n(now));
+        let request = match expected {
+            None => request
+                .condition_expression("attribute_not_exists(#key)")
+                .expression_attribute_names("#key", KEY),
+            Some(old) => request
+                .condition_expression("#rota = :old")
+                .expression_attribute_names("#rota", ROTA_ATTRIBUTE)
+                .expression_attribute_values(":old", s(old)),
+        };
+        condition_held(&self.table, "PutItem", request.send().await)
+    }
+}
+
 /// A DynamoDB item as the domain's decoders read it.
 pub struct DynamoItem<'a>(pub &'a HashMap<String, AttributeValue>);
 
@@ -191,8 +234,8 @@ impl DispatcherStore for DynamoDispatcherStore {
     }
 
     #[instrument(level = "debug", skip(self), fields(table = %self.table))]
-    async fn all(&self) -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError> {
-        let mut records = Vec::new();
+    async fn roster(&self) -> Result<Roster, StoreError> {
+        let mut roster = Roster::default();
         let mut start_key: Option<Item> = None;
         loop {
             let output = self
@@ -205,16 +248,17 @@ impl DispatcherStore for DynamoDispatcherStore {
                 .send()
                 .await
                 .map_err(|e| unavailable(&self.table, "Scan", e))?;
-            records.extend(
-                output
-                    .items
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|item| self.decode(&item)),
-            );
+            for item in output.items.unwrap_or_default() {
+                match item.get(KEY) {
+                    Some(AttributeValue::S(key)) if key == ROTA_KEY => {
+                        roster.rota = self.decode_rota(&item);
+                    }
+                    _ => roster.items.push(self.decode(&item)),
+                }
+            }
             match output.last_evaluated_key {
                 Some(key) if !key.is_empty() => start_key = Some(key),
-                _ => return Ok(records),
+                _ => return Ok(roster),
             }
         }
     }
@@ -419,6 +463,9 @@ impl DynamoMessageLog {
         if let Some(failed) = forward.moved_on_from {
             put = put.item("moved_on_from", s(failed.as_str()));
         }
+        if forward.round > 0 {
+            put = put.item("round", n(forward.round));
+        }
         let put = put
             .build()
             .map_err(|e| unavailable(&self.table, "build Put", e))?;
@@ -556,6 +603,7 @@ struct ForwardItem<'a> {
     expires_at: i64,
     /// The failed text this one replaced, when a delivery was moved on.
     moved_on_from: Option<&'a MessageSid>,
+    round: u32,
 }
 
 fn strings(values: &[String]) -> AttributeValue {
@@ -657,6 +705,7 @@ impl MessageLog for DynamoMessageLog {
             sent_at: record.forwarded_at,
             expires_at: record.expires_at,
             moved_on_from: None,
+            round: 0,
         };
         self.write_forward(inbound, &forward).await
     }
@@ -871,6 +920,7 @@ impl MessageLog for DynamoMessageLog {
             sent_at: moved.at,
             expires_at: moved.expires_at,
             moved_on_from: Some(&moved.failed_sid),
+            round: moved.round,
         };
         self.write_forward(inbound, &forward).await
     }

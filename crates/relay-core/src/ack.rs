@@ -18,6 +18,14 @@ pub fn escalation_note(from_tier: &str, window_secs: u64) -> String {
     format!("QDN escalated: not acknowledged by {from_tier} within {window_secs}s\n")
 }
 
+/// The first line of a text starting another round of the cascade
+/// (`ESCALATION_REPEATS`).
+pub fn repeat_note(round: u32, rounds: u32, window_secs: u64) -> String {
+    format!(
+        "QDN escalated again (round {round} of {rounds}): nobody acknowledged it at any tier within {window_secs}s\n"
+    )
+}
+
 /// Where a message's acknowledgement stands, on its message-log item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::cascade::Tier;
 use crate::ids::{DispatcherId, MessageSid};
 use crate::problem::ConfigProblem;
+use crate::rota::RotaProblem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -103,7 +104,11 @@ impl Alert {
             | ConfigProblem::PrimaryMissing { dispatcher_id } => {
                 AlertSubject::Dispatcher(dispatcher_id.clone())
             }
-            ConfigProblem::Unreadable(_) => {
+            ConfigProblem::Rota(RotaProblem::MissingDispatcher(dispatcher_id)) => {
+                AlertSubject::Dispatcher(dispatcher_id.clone())
+            }
+            // The item at fault: an unreadable dispatcher item, or the rota's.
+            ConfigProblem::Unreadable(_) | ConfigProblem::Rota(_) => {
                 AlertSubject::UnreadableItem(problem.dispatcher().to_string())
             }
         };

@@ -8,7 +8,9 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::dispatcher::{DispatcherAttribute, DispatcherRecord, Flag};
+use crate::ids::DispatcherId;
 use crate::phone::{CountryCode, PhoneError, PhoneNumber};
+use crate::roster::Roster;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,24 +60,28 @@ pub enum Unavailability {
     Damaged(DispatcherAttribute),
 }
 
-impl fmt::Display for Unavailability {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Unavailability {
+    /// The reason, said of `who` (`primary`, or a dispatcher's ID).
+    pub fn said_of(&self, who: &str) -> String {
         match self {
-            Unavailability::MarkedUnavailable => f.write_str("primary marked unavailable"),
-            Unavailability::OffDuty => f.write_str("primary off duty"),
-            Unavailability::NoHeartbeat => f.write_str("primary has no heartbeat"),
+            Unavailability::MarkedUnavailable => format!("{who} marked unavailable"),
+            Unavailability::OffDuty => format!("{who} off duty"),
+            Unavailability::NoHeartbeat => format!("{who} has no heartbeat"),
             Unavailability::HeartbeatStale {
                 age_secs,
                 max_age_secs,
-            } => write!(
-                f,
-                "primary heartbeat stale ({age_secs}s old, limit {max_age_secs}s)"
-            ),
-            Unavailability::HeartbeatInFuture => f.write_str("primary heartbeat is in the future"),
+            } => format!("{who} heartbeat stale ({age_secs}s old, limit {max_age_secs}s)"),
+            Unavailability::HeartbeatInFuture => format!("{who} heartbeat is in the future"),
             Unavailability::Damaged(attribute) => {
-                write!(f, "primary's {attribute} attribute is damaged")
+                format!("{who}'s {attribute} attribute is damaged")
             }
         }
+    }
+}
+
+impl fmt::Display for Unavailability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.said_of("primary"))
     }
 }
 
@@ -90,6 +96,13 @@ pub enum SkipReason {
     },
     /// The tier's attribute is not a phone number at all (a list, a boolean...).
     Damaged(DispatcherAttribute),
+    /// The tier names a dispatcher that has no item.
+    UnknownDispatcher(DispatcherId),
+    /// The tier names a dispatcher who is not available (the primary's rule).
+    DispatcherUnavailable {
+        dispatcher: DispatcherId,
+        why: Unavailability,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -98,6 +111,10 @@ impl fmt::Display for SkipReason {
             SkipReason::Unavailable(why) => why.fmt(f),
             SkipReason::NotConfigured => f.write_str("not configured"),
             SkipReason::Damaged(attribute) => write!(f, "{attribute} is damaged"),
+            SkipReason::UnknownDispatcher(id) => write!(f, "names {id}, who has no item"),
+            SkipReason::DispatcherUnavailable { dispatcher, why } => {
+                f.write_str(&why.said_of(dispatcher.as_str()))
+            }
             // The raw value stays out: this text is logged, and it may hold a number.
             SkipReason::InvalidNumber { error, .. } => {
                 write!(f, "invalid number ({})", error.reason())
@@ -116,6 +133,9 @@ pub struct SkippedTier {
 pub struct Target {
     pub tier: Tier,
     pub number: PhoneNumber,
+    /// The dispatcher item the number is the `phone` of: the primary's, or the one a
+    /// tier names by ID (`None` for a tier holding a bare number).
+    pub dispatcher: Option<DispatcherId>,
 }
 
 /// The outcome of [`plan_cascade`]: targets to try in order, and what was skipped.
@@ -174,14 +194,23 @@ pub fn primary_unavailability(
 ///
 /// An available primary is tried first, with backup and tertiary behind it in case
 /// Twilio rejects the primary's number for good; an unavailable primary is left out.
-pub fn plan_cascade(record: &DispatcherRecord, now: i64, policy: &CascadePolicy) -> CascadePlan {
-    let mut plan = CascadePlan {
-        targets: Vec::new(),
-        skipped: Vec::new(),
-        primary_unavailable: None,
+/// A tier naming another dispatcher (`roster` holds the items) uses that item's
+/// phone, and is left out while that dispatcher is not available.
+pub fn plan_cascade(
+    record: &DispatcherRecord,
+    roster: &Roster,
+    now: i64,
+    policy: &CascadePolicy,
+) -> CascadePlan {
+    let mut plan = CascadePlan::default();
+    let tiers = Tiers {
+        record,
+        roster,
+        now,
+        policy,
     };
     match primary_unavailability(record, now, policy.heartbeat_max_age_secs) {
-        None => plan.consider(record, Tier::Primary, policy),
+        None => tiers.consider(&mut plan, Tier::Primary),
         Some(why) => {
             plan.skipped.push(SkippedTier {
                 tier: Tier::Primary,
@@ -190,30 +219,54 @@ pub fn plan_cascade(record: &DispatcherRecord, now: i64, policy: &CascadePolicy)
             plan.primary_unavailable = Some(why);
         }
     }
-    plan.consider(record, Tier::Backup, policy);
-    plan.consider(record, Tier::Tertiary, policy);
+    tiers.consider(&mut plan, Tier::Backup);
+    tiers.consider(&mut plan, Tier::Tertiary);
     plan
 }
 
 /// The tiers after `failed` for a message whose delivery there failed: the rest of
 /// the cascade, whatever the primary's availability (it is behind us).
-pub fn plan_after(record: &DispatcherRecord, failed: Tier, policy: &CascadePolicy) -> CascadePlan {
-    let mut plan = CascadePlan {
-        targets: Vec::new(),
-        skipped: Vec::new(),
-        primary_unavailable: None,
+pub fn plan_after(
+    record: &DispatcherRecord,
+    failed: Tier,
+    roster: &Roster,
+    now: i64,
+    policy: &CascadePolicy,
+) -> CascadePlan {
+    let mut plan = CascadePlan::default();
+    let tiers = Tiers {
+        record,
+        roster,
+        now,
+        policy,
     };
-    if failed < Tier::Backup {
-        plan.consider(record, Tier::Backup, policy);
-    }
-    if failed < Tier::Tertiary {
-        plan.consider(record, Tier::Tertiary, policy);
+    for tier in [Tier::Backup, Tier::Tertiary] {
+        if failed < tier {
+            tiers.consider(&mut plan, tier);
+        }
     }
     plan
 }
 
-impl CascadePlan {
-    fn consider(&mut self, record: &DispatcherRecord, tier: Tier, policy: &CascadePolicy) {
+/// What a tier's value is: a number, or another dispatcher's ID (an ID starts with a
+/// letter; a number never does).
+pub fn names_dispatcher(raw: &str) -> Option<DispatcherId> {
+    let raw = raw.trim();
+    raw.starts_with(|c: char| c.is_ascii_alphabetic())
+        .then(|| DispatcherId::parse(raw).ok())
+        .flatten()
+}
+
+struct Tiers<'a> {
+    record: &'a DispatcherRecord,
+    roster: &'a Roster,
+    now: i64,
+    policy: &'a CascadePolicy,
+}
+
+impl Tiers<'_> {
+    fn consider(&self, plan: &mut CascadePlan, tier: Tier) {
+        let record = self.record;
         let (attribute, raw) = match tier {
             Tier::Primary => (DispatcherAttribute::Phone, &record.phone),
             Tier::Backup => (
@@ -231,11 +284,70 @@ impl CascadePlan {
                 Some(_) => SkipReason::Damaged(attribute),
                 None => SkipReason::NotConfigured,
             };
-            self.skipped.push(SkippedTier { tier, reason });
+            plan.skipped.push(SkippedTier { tier, reason });
             return;
         };
+        let named = (tier != Tier::Primary)
+            .then(|| names_dispatcher(raw))
+            .flatten();
+        if let Some(id) = named {
+            self.consider_named(plan, tier, id);
+            return;
+        }
+        let owner = (tier == Tier::Primary).then(|| record.dispatcher_id.clone());
+        plan.push_number(tier, raw, owner, self.policy);
+    }
+
+    /// A tier naming a dispatcher: that item's phone, while they are available.
+    fn consider_named(&self, plan: &mut CascadePlan, tier: Tier, id: DispatcherId) {
+        let Some(named) = self.roster.record(&id) else {
+            plan.skipped.push(SkippedTier {
+                tier,
+                reason: SkipReason::UnknownDispatcher(id),
+            });
+            return;
+        };
+        if let Some(why) =
+            primary_unavailability(named, self.now, self.policy.heartbeat_max_age_secs)
+        {
+            plan.skipped.push(SkippedTier {
+                tier,
+                reason: SkipReason::DispatcherUnavailable {
+                    dispatcher: id,
+                    why,
+                },
+            });
+            return;
+        }
+        match named
+            .phone
+            .as_deref()
+            .map(str::trim)
+            .filter(|raw| !raw.is_empty())
+        {
+            Some(raw) => plan.push_number(tier, raw, Some(id), self.policy),
+            None => plan.skipped.push(SkippedTier {
+                tier,
+                reason: SkipReason::NotConfigured,
+            }),
+        }
+    }
+}
+
+impl CascadePlan {
+    fn push_number(
+        &mut self,
+        tier: Tier,
+        raw: &str,
+        dispatcher: Option<DispatcherId>,
+        policy: &CascadePolicy,
+    ) {
         match PhoneNumber::parse(raw, policy.default_country) {
-            Ok(number) => self.targets.push(Target { tier, number }),
+            Ok(number) => self.targets.push(Target {
+                tier,
+                number,
+                dispatcher,
+            }),
             Err(error) => self.skipped.push(SkippedTier {
                 tier,
                 reason: SkipReason::InvalidNumber {
@@ -340,6 +452,8 @@ pub enum CascadeCause {
     InvalidNumber,
     /// An attribute of the item is damaged (see the item's problems).
     DamagedItem,
+    /// A tier names a dispatcher with no item.
+    DispatcherMissing,
     Refused,
     DeliveryFailed,
     NotAcknowledged,
@@ -355,6 +469,7 @@ impl CascadeCause {
             CascadeCause::NotConfigured => "not_configured",
             CascadeCause::InvalidNumber => "invalid_number",
             CascadeCause::DamagedItem => "damaged_item",
+            CascadeCause::DispatcherMissing => "dispatcher_missing",
             CascadeCause::Refused => "refused",
             CascadeCause::DeliveryFailed => "delivery_failed",
             CascadeCause::NotAcknowledged => "not_acknowledged",
@@ -363,19 +478,25 @@ impl CascadeCause {
 
     fn of_skip(reason: &SkipReason) -> CascadeCause {
         match reason {
-            SkipReason::Unavailable(Unavailability::MarkedUnavailable) => {
-                CascadeCause::MarkedUnavailable
+            SkipReason::Unavailable(why) | SkipReason::DispatcherUnavailable { why, .. } => {
+                Self::of_unavailability(why)
             }
-            SkipReason::Unavailable(Unavailability::OffDuty) => CascadeCause::OffDuty,
-            SkipReason::Unavailable(Unavailability::NoHeartbeat) => CascadeCause::NoHeartbeat,
-            SkipReason::Unavailable(
-                Unavailability::HeartbeatStale { .. } | Unavailability::HeartbeatInFuture,
-            ) => CascadeCause::HeartbeatStale,
-            SkipReason::Unavailable(Unavailability::Damaged(_)) | SkipReason::Damaged(_) => {
-                CascadeCause::DamagedItem
-            }
+            SkipReason::Damaged(_) => CascadeCause::DamagedItem,
             SkipReason::NotConfigured => CascadeCause::NotConfigured,
             SkipReason::InvalidNumber { .. } => CascadeCause::InvalidNumber,
+            SkipReason::UnknownDispatcher(_) => CascadeCause::DispatcherMissing,
+        }
+    }
+
+    fn of_unavailability(why: &Unavailability) -> CascadeCause {
+        match why {
+            Unavailability::MarkedUnavailable => CascadeCause::MarkedUnavailable,
+            Unavailability::OffDuty => CascadeCause::OffDuty,
+            Unavailability::NoHeartbeat => CascadeCause::NoHeartbeat,
+            Unavailability::HeartbeatStale { .. } | Unavailability::HeartbeatInFuture => {
+                CascadeCause::HeartbeatStale
+            }
+            Unavailability::Damaged(_) => CascadeCause::DamagedItem,
         }
     }
 
@@ -414,7 +535,6 @@ pub fn cascade_cause(
 mod tests {
     use super::*;
     use crate::dispatcher::AttributeProblem;
-    use crate::ids::DispatcherId;
     use crate::stored::{Damage, Expected, StoredType};
 
     const NOW: i64 = 1_712_345_678;
@@ -444,9 +564,96 @@ mod tests {
             .collect()
     }
 
+    fn named(id: &str, phone: &str) -> DispatcherRecord {
+        DispatcherRecord {
+            dispatcher_id: DispatcherId::parse(id).unwrap(),
+            phone: Some(phone.into()),
+            backup_dispatcher: None,
+            tertiary_contact: None,
+            ..seed()
+        }
+    }
+
+    #[test]
+    fn a_tier_naming_a_dispatcher_uses_that_items_phone_while_they_are_available() {
+        let mut record = seed();
+        record.backup_dispatcher = Some("ana".into());
+        record.tertiary_contact = Some(" bo ".into());
+        let roster = Roster::of([named("ana", "858-555-0111"), named("bo", "+16195550122")]);
+        let plan = plan_cascade(&record, &roster, NOW, &POLICY);
+        assert_eq!(
+            tiers(&plan),
+            vec![
+                (Tier::Primary, "+18585550100"),
+                (Tier::Backup, "+18585550111"),
+                (Tier::Tertiary, "+16195550122"),
+            ]
+        );
+        assert_eq!(plan.targets[1].dispatcher.as_ref().unwrap().as_str(), "ana");
+        assert_eq!(
+            plan.targets[0].dispatcher.as_ref().unwrap().as_str(),
+            "sergio-main"
+        );
+
+        // Off duty, stale, or missing: skipped, saying why; a bare number is not.
+        let mut off = named("ana", "858-555-0111");
+        off.on_duty = Flag::Set(false);
+        let mut stale = named("bo", "+16195550122");
+        stale.last_heartbeat = Some(NOW - 301);
+        for (roster, reason) in [
+            (
+                Roster::of([off, named("bo", "+16195550122")]),
+                "ana off duty",
+            ),
+            (
+                Roster::of([named("bo", "+16195550122")]),
+                "names ana, who has no item",
+            ),
+        ] {
+            let plan = plan_cascade(&record, &roster, NOW, &POLICY);
+            assert_eq!(
+                tiers(&plan),
+                vec![
+                    (Tier::Primary, "+18585550100"),
+                    (Tier::Tertiary, "+16195550122")
+                ]
+            );
+            assert_eq!(plan.skipped[0].reason.to_string(), reason);
+        }
+        let roster = Roster::of([named("ana", "858-555-0111"), stale]);
+        let plan = plan_after(&record, Tier::Primary, &roster, NOW, &POLICY);
+        assert_eq!(tiers(&plan), vec![(Tier::Backup, "+18585550111")]);
+        assert_eq!(
+            plan.skipped[0].reason.to_string(),
+            "bo heartbeat stale (301s old, limit 300s)"
+        );
+        assert_eq!(
+            cascade_cause(&plan, &[], None),
+            Some(CascadeCause::HeartbeatStale)
+        );
+    }
+
+    #[test]
+    fn only_a_value_starting_with_a_letter_names_a_dispatcher() {
+        assert_eq!(names_dispatcher("ana").unwrap().as_str(), "ana");
+        assert_eq!(
+            names_dispatcher(" night-desk ").unwrap().as_str(),
+            "night-desk"
+        );
+        for number in [
+            "858-335-4807",
+            "+1-619-555-0199",
+            "(858) 335-4807",
+            "ana smith",
+            "",
+        ] {
+            assert_eq!(names_dispatcher(number), None, "{number}");
+        }
+    }
+
     #[test]
     fn available_primary_comes_first_with_the_rest_behind_it() {
-        let plan = plan_cascade(&seed(), NOW, &POLICY);
+        let plan = plan_cascade(&seed(), &Roster::default(), NOW, &POLICY);
         assert_eq!(
             tiers(&plan),
             vec![
@@ -513,7 +720,7 @@ mod tests {
         for (change, expected) in cases {
             let mut record = seed();
             change(&mut record);
-            let plan = plan_cascade(&record, NOW, &POLICY);
+            let plan = plan_cascade(&record, &Roster::default(), NOW, &POLICY);
             assert_eq!(plan.targets[0].tier, Tier::Backup, "{expected}");
             assert_eq!(plan.primary_unavailable, Some(expected.clone()));
             assert_eq!(
@@ -535,7 +742,7 @@ mod tests {
                 found: StoredType::List,
             },
         });
-        let plan = plan_cascade(&record, NOW, &POLICY);
+        let plan = plan_cascade(&record, &Roster::default(), NOW, &POLICY);
         assert_eq!(tiers(&plan), vec![(Tier::Tertiary, "+16195550199")]);
         assert_eq!(
             cascade_reason(&plan, &[], Some(Tier::Tertiary)),
@@ -547,7 +754,7 @@ mod tests {
         );
         record.available = Flag::Set(true);
         record.on_duty = Flag::Damaged;
-        let plan = plan_cascade(&record, NOW, &POLICY);
+        let plan = plan_cascade(&record, &Roster::default(), NOW, &POLICY);
         assert_eq!(
             cascade_cause(&plan, &[], Some(Tier::Tertiary)),
             Some(CascadeCause::DamagedItem)
@@ -559,7 +766,7 @@ mod tests {
         let mut record = seed();
         record.last_heartbeat = Some(NOW - 299);
         assert_eq!(
-            plan_cascade(&record, NOW, &POLICY).targets[0].tier,
+            plan_cascade(&record, &Roster::default(), NOW, &POLICY).targets[0].tier,
             Tier::Primary
         );
     }
@@ -569,7 +776,7 @@ mod tests {
         let mut record = seed();
         record.on_duty = Flag::Absent;
         assert_eq!(
-            plan_cascade(&record, NOW, &POLICY).targets[0].tier,
+            plan_cascade(&record, &Roster::default(), NOW, &POLICY).targets[0].tier,
             Tier::Primary
         );
     }
@@ -579,7 +786,7 @@ mod tests {
         let mut record = seed();
         record.available = Flag::Set(false);
         record.backup_dispatcher = None;
-        let plan = plan_cascade(&record, NOW, &POLICY);
+        let plan = plan_cascade(&record, &Roster::default(), NOW, &POLICY);
         assert_eq!(tiers(&plan), vec![(Tier::Tertiary, "+16195550199")]);
         assert_eq!(
             cascade_reason(&plan, &[], Some(Tier::Tertiary)),
@@ -592,7 +799,7 @@ mod tests {
         let mut record = seed();
         record.phone = Some("not a phone".into());
         record.backup_dispatcher = Some("555-0100".into());
-        let plan = plan_cascade(&record, NOW, &POLICY);
+        let plan = plan_cascade(&record, &Roster::default(), NOW, &POLICY);
         assert_eq!(tiers(&plan), vec![(Tier::Tertiary, "+16195550199")]);
         let invalid: Vec<Tier> = plan.invalid_numbers().map(|s| s.tier).collect();
         assert_eq!(invalid, vec![Tier::Primary, Tier::Backup]);
@@ -607,7 +814,7 @@ mod tests {
         record.available = Flag::Set(false);
         record.backup_dispatcher = Some("".into());
         record.tertiary_contact = None;
-        let plan = plan_cascade(&record, NOW, &POLICY);
+        let plan = plan_cascade(&record, &Roster::default(), NOW, &POLICY);
         assert!(plan.targets.is_empty());
         assert_eq!(
             cascade_reason(&plan, &[], None),
@@ -621,7 +828,7 @@ mod tests {
 
     #[test]
     fn twilio_refusals_are_part_of_the_reason() {
-        let plan = plan_cascade(&seed(), NOW, &POLICY);
+        let plan = plan_cascade(&seed(), &Roster::default(), NOW, &POLICY);
         let attempts = [
             Attempt {
                 tier: Tier::Primary,
@@ -652,7 +859,7 @@ mod tests {
 
     #[test]
     fn failed_deliveries_are_part_of_the_reason() {
-        let plan = plan_after(&seed(), Tier::Primary, &POLICY);
+        let plan = plan_after(&seed(), Tier::Primary, &Roster::default(), NOW, &POLICY);
         let failed = Attempt {
             tier: Tier::Primary,
             to: "***0100".into(),
@@ -674,7 +881,7 @@ mod tests {
     fn the_cascade_cause_is_the_first_tier_passed_over() {
         let mut record = seed();
         record.on_duty = Flag::Set(false);
-        let plan = plan_cascade(&record, NOW, &POLICY);
+        let plan = plan_cascade(&record, &Roster::default(), NOW, &POLICY);
         let refused_backup = Attempt {
             tier: Tier::Backup,
             to: "***4807".into(),
@@ -688,18 +895,18 @@ mod tests {
         );
         record.on_duty = Flag::Absent;
         record.last_heartbeat = Some(NOW - 10_000);
-        let plan = plan_cascade(&record, NOW, &POLICY);
+        let plan = plan_cascade(&record, &Roster::default(), NOW, &POLICY);
         assert_eq!(
             cascade_cause(&plan, &[], Some(Tier::Backup)),
             Some(CascadeCause::HeartbeatStale)
         );
-        let plan = plan_cascade(&seed(), NOW, &POLICY);
+        let plan = plan_cascade(&seed(), &Roster::default(), NOW, &POLICY);
         assert_eq!(cascade_cause(&plan, &[], Some(Tier::Primary)), None);
     }
 
     #[test]
     fn the_tiers_after_one_are_the_rest_of_the_cascade() {
-        let plan = plan_after(&seed(), Tier::Primary, &POLICY);
+        let plan = plan_after(&seed(), Tier::Primary, &Roster::default(), NOW, &POLICY);
         assert_eq!(
             tiers(&plan),
             vec![
@@ -708,16 +915,16 @@ mod tests {
             ]
         );
         assert!(plan.skipped.is_empty());
-        let after_backup = plan_after(&seed(), Tier::Backup, &POLICY);
+        let after_backup = plan_after(&seed(), Tier::Backup, &Roster::default(), NOW, &POLICY);
         assert_eq!(tiers(&after_backup), vec![(Tier::Tertiary, "+16195550199")]);
         assert!(
-            plan_after(&seed(), Tier::Tertiary, &POLICY)
+            plan_after(&seed(), Tier::Tertiary, &Roster::default(), NOW, &POLICY)
                 .targets
                 .is_empty()
         );
         let mut no_backup = seed();
         no_backup.backup_dispatcher = None;
-        let plan = plan_after(&no_backup, Tier::Primary, &POLICY);
+        let plan = plan_after(&no_backup, Tier::Primary, &Roster::default(), NOW, &POLICY);
         assert_eq!(tiers(&plan), vec![(Tier::Tertiary, "+16195550199")]);
         assert_eq!(plan.skipped[0].reason, SkipReason::NotConfigured);
     }

@@ -36,10 +36,12 @@ pub enum RecordState {
     MovedOn,
     /// Nothing more could be done for the message: every tier failed. Ops were alerted.
     GaveUp,
+    /// The incoming primary got their handover text.
+    HandedOver,
 }
 
 impl RecordState {
-    pub const ALL: [RecordState; 7] = [
+    pub const ALL: [RecordState; 8] = [
         RecordState::InProgress,
         RecordState::Forwarded,
         RecordState::Command,
@@ -47,6 +49,7 @@ impl RecordState {
         RecordState::Answered,
         RecordState::MovedOn,
         RecordState::GaveUp,
+        RecordState::HandedOver,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl RecordState {
             RecordState::Answered => "answered",
             RecordState::MovedOn => "moved_on",
             RecordState::GaveUp => "gave_up",
+            RecordState::HandedOver => "handed_over",
         }
     }
 
@@ -81,6 +85,8 @@ pub enum RecordKind {
     Idempotency,
     /// Moving a failed delivery on to the next tier, once per failed message.
     MoveOn,
+    /// The handover text of one stint as primary, once per stint.
+    Handover,
 }
 
 impl RecordKind {
@@ -89,6 +95,7 @@ impl RecordKind {
             RecordKind::Inbound => "inbound",
             RecordKind::Idempotency => "idempotency",
             RecordKind::MoveOn => "move_on",
+            RecordKind::Handover => "handover",
         }
     }
 }
@@ -110,6 +117,12 @@ impl ClaimKey {
     /// Moving the failed delivery of forwarded message `sid` on: once per message.
     pub fn move_on(sid: &MessageSid) -> Self {
         ClaimKey(format!("move_on#{sid}"))
+    }
+
+    /// The handover text of `dispatcher`'s stint as primary from `since`: once per
+    /// stint, however many heartbeat runs see it.
+    pub fn handover(dispatcher: &DispatcherId, since: i64) -> Self {
+        ClaimKey(format!("handover#{dispatcher}#{since}"))
     }
 
     pub fn as_str(&self) -> &str {

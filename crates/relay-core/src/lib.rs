@@ -22,6 +22,7 @@ pub mod ports;
 pub mod problem;
 pub mod reference;
 pub mod reply;
+pub mod roster;
 pub mod rota;
 pub mod secret;
 pub mod signature;

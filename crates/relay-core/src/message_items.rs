@@ -100,6 +100,16 @@ pub fn decode_forward(
         })?,
         sent_at: optional_time(item, "sent_at"),
         expires_at: expires_at.unwrap_or(i64::MAX),
+        // A damaged round reads as past every repeat: never a round too many.
+        round: match read_whole(
+            item,
+            "round",
+            Expected::WholeNumber,
+            0..=i64::from(u32::MAX),
+        ) {
+            Ok(round) => round.map_or(0, |r| r as u32),
+            Err(_) => u32::MAX,
+        },
     }))
 }
 

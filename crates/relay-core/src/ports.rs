@@ -11,11 +11,12 @@ use crate::cascade::{Attempt, Tier};
 use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState, StoredResponse};
 use crate::conversation::{Conversation, Driver, Signer};
 use crate::delivery::DeliveryStatus;
-use crate::dispatcher::{DispatcherRecord, Flag, UnreadableDispatcher};
+use crate::dispatcher::{DispatcherRecord, Flag};
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::PhoneNumber;
 use crate::problem::ProblemKey;
 use crate::reference::TextRef;
+use crate::roster::Roster;
 use crate::sms::Command;
 use crate::stored::{Damage, Named};
 
@@ -75,9 +76,10 @@ impl StoreError {
 #[async_trait]
 pub trait DispatcherStore: Send + Sync {
     async fn get(&self, id: &DispatcherId) -> Result<Option<DispatcherRecord>, StoreError>;
-    /// Every dispatcher item; an item without a usable `dispatcher_id` is returned as
-    /// an error in its place (damaged attributes are on the record's `problems`).
-    async fn all(&self) -> Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError>;
+    /// Every item of the table, in one read: each dispatcher item (one without a
+    /// usable `dispatcher_id` as an error in its place; damaged attributes are on the
+    /// record's `problems`) and the rota item.
+    async fn roster(&self) -> Result<Roster, StoreError>;
     /// Sets `available = false` only while it is still true, so concurrent invocations
     /// agree on who flipped it. `Ok(true)` when this call made the change.
     async fn mark_unavailable(&self, id: &DispatcherId) -> Result<bool, StoreError>;
@@ -261,6 +263,9 @@ pub struct ForwardedMessage {
     /// When it was sent (unknown on items written before this was recorded).
     pub sent_at: Option<i64>,
     pub expires_at: i64,
+    /// Which round of the cascade it is in: 0 the first, 1 after one repeat
+    /// (`ESCALATION_REPEATS`).
+    pub round: u32,
 }
 
 /// A failed delivery, sent on to a later tier.
@@ -278,6 +283,8 @@ pub struct MovedOn {
     pub attempts: Vec<Attempt>,
     pub at: i64,
     pub expires_at: i64,
+    /// The round of the cascade the new text is in.
+    pub round: u32,
 }
 
 /// What the relay has seen of deliveries to one number, for the heartbeat.
@@ -387,6 +394,13 @@ pub enum SendError {
 #[async_trait]
 pub trait SmsSender: Send + Sync {
     async fn send(&self, sms: &OutgoingSms) -> Result<SentSms, SendError>;
+}
+
+/// Where a function that texts only now and then gets its sender: the Twilio
+/// secret is read only when a text is due. The error says why there is none.
+#[async_trait]
+pub trait SenderSource: Send + Sync {
+    async fn sender(&self) -> Result<Box<dyn SmsSender + '_>, String>;
 }
 
 /// An alert the topic did not take; `detail` is the service's own words, for the log.

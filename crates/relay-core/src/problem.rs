@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::dispatcher::{AttributeProblem, DispatcherAttribute, UnreadableDispatcher};
 use crate::ids::DispatcherId;
+use crate::rota::{ROTA_ATTRIBUTE, ROTA_KEY, RotaProblem};
 use crate::stored::{Damage, Named};
 
 /// One problem of the dispatcher table.
@@ -19,6 +20,8 @@ pub enum ConfigProblem {
     Unreadable(UnreadableDispatcher),
     /// There is no item for the dispatcher at the head of the cascade.
     PrimaryMissing { dispatcher_id: DispatcherId },
+    /// The rota item (`#rota`) cannot be used, or leaves or names what it should not.
+    Rota(RotaProblem),
 }
 
 /// A problem's identity: the dispatcher, the attribute and the kind of damage, never
@@ -63,6 +66,8 @@ impl ConfigProblem {
             ConfigProblem::Attribute { dispatcher_id, .. }
             | ConfigProblem::PrimaryMissing { dispatcher_id } => dispatcher_id.as_str(),
             ConfigProblem::Unreadable(item) => item.key.as_deref().unwrap_or("?"),
+            ConfigProblem::Rota(RotaProblem::MissingDispatcher(id)) => id.as_str(),
+            ConfigProblem::Rota(_) => ROTA_KEY,
         }
     }
 
@@ -72,6 +77,8 @@ impl ConfigProblem {
             ConfigProblem::Attribute { problem, .. } => Some(problem.attribute.as_str()),
             ConfigProblem::Unreadable(_) => Some(DispatcherAttribute::DispatcherId.as_str()),
             ConfigProblem::PrimaryMissing { .. } => None,
+            ConfigProblem::Rota(RotaProblem::Unreadable(_)) => Some(ROTA_ATTRIBUTE),
+            ConfigProblem::Rota(_) => None,
         }
     }
 
@@ -81,10 +88,14 @@ impl ConfigProblem {
             ConfigProblem::Attribute { problem, .. } => problem.damage.kind(),
             ConfigProblem::Unreadable(item) => item.damage.kind(),
             ConfigProblem::PrimaryMissing { .. } => "primary_missing",
+            ConfigProblem::Rota(problem) => problem.kind(),
         }
     }
 
     pub fn key(&self) -> ProblemKey {
+        if let ConfigProblem::Rota(problem) = self {
+            return ProblemKey(format!("{ROTA_KEY}/{}", problem.key_part()));
+        }
         let attribute = self.attribute_name().unwrap_or("item");
         ProblemKey(format!("{}/{attribute}/{}", self.dispatcher(), self.kind()))
     }
@@ -106,6 +117,7 @@ impl fmt::Display for ConfigProblem {
             ConfigProblem::PrimaryMissing { dispatcher_id } => {
                 write!(f, "{dispatcher_id}: the primary dispatcher item is missing")
             }
+            ConfigProblem::Rota(problem) => write!(f, "{ROTA_KEY}: {problem}"),
         }
     }
 }

@@ -130,6 +130,8 @@ pub enum Damage {
     Unrecognised { expected: Expected },
     /// A phone number that does not normalise: why (never the number).
     DoesNotNormalise { reason: &'static str },
+    /// A tier naming a dispatcher ID that has no item.
+    UnknownDispatcher { dispatcher: String },
 }
 
 impl Damage {
@@ -144,6 +146,7 @@ impl Damage {
             Damage::OutOfRange { .. } => "out_of_range",
             Damage::Unrecognised { .. } => "unrecognised",
             Damage::DoesNotNormalise { .. } => "does_not_normalise",
+            Damage::UnknownDispatcher { .. } => "unknown_dispatcher",
         }
     }
 }
@@ -166,6 +169,9 @@ impl fmt::Display for Damage {
                 write!(f, "expected {expected}, found another string")
             }
             Damage::DoesNotNormalise { reason } => write!(f, "does not normalise ({reason})"),
+            Damage::UnknownDispatcher { dispatcher } => {
+                write!(f, "names dispatcher {dispatcher}, which has no item")
+            }
         }
     }
 }
@@ -178,7 +184,11 @@ impl fmt::Display for Named<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Named(attribute, damage) = self;
         match damage {
-            Damage::Missing | Damage::DoesNotNormalise { .. } => write!(f, "{attribute} {damage}"),
+            Damage::Missing
+            | Damage::DoesNotNormalise { .. }
+            | Damage::UnknownDispatcher { .. } => {
+                write!(f, "{attribute} {damage}")
+            }
             _ => write!(f, "{attribute}: {damage}"),
         }
     }

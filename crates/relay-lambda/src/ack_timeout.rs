@@ -9,7 +9,7 @@ use relay_app::clock::unix_now;
 use relay_app::config::AckTimeoutSettings;
 use relay_app::relay::RelayPorts;
 use relay_app::relay::acks::Acks;
-use relay_app::relay::move_on::MoveOnService;
+use relay_app::relay::move_on::{MoveOnService, Repeats};
 use relay_app::relay::replies::Replies;
 use relay_app::secret_cache::SecretCache;
 use relay_aws::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
@@ -85,6 +85,11 @@ pub async fn handle(
     };
     let move_on = MoveOnService {
         default_country: app.settings.default_country,
+        heartbeat_max_age_secs: app.settings.heartbeat_max_age_secs,
+        repeats: Repeats {
+            rounds: app.settings.escalation_repeats,
+            fallback_primary: &app.settings.primary_dispatcher_id,
+        },
         ports: RelayPorts {
             dispatchers: &app.dispatchers,
             claims: &app.log,

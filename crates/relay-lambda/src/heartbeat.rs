@@ -9,8 +9,14 @@ use relay_app::config::HeartbeatSettings;
 use relay_app::heartbeat::{Heartbeat, RunSummary};
 use relay_aws::dynamo::{DynamoDispatcherStore, DynamoMessageLog};
 use relay_aws::sns::SnsAlertPublisher;
+use relay_aws::twilio::TwilioApi;
+use relay_core::ports::{OutgoingSms, SendError, SenderSource, SentSms, SmsSender};
+use relay_core::secret::TwilioAccount;
 
-use crate::api::{StartupError, fail_invocation};
+use relay_app::handover::Handovers;
+use relay_app::secret_cache::SecretCache;
+
+use crate::api::{StartupError, deadline_from_ms, fail_invocation};
 use crate::clients::Clients;
 
 /// Everything a run needs, built once per execution environment.
@@ -19,6 +25,8 @@ pub struct HeartbeatApp {
     dispatchers: DynamoDispatcherStore,
     log: DynamoMessageLog,
     alerts: SnsAlertPublisher,
+    twilio: TwilioApi,
+    secrets: SecretCache,
 }
 
 impl HeartbeatApp {
@@ -31,6 +39,8 @@ impl HeartbeatApp {
                 .with_scan_page_size(settings.scan_page_size),
             log: clients.message_log(&settings.tables),
             alerts: clients.alerts(&settings.alert_topic_arn),
+            twilio: clients.twilio(&settings.twilio_api_base)?,
+            secrets: clients.secrets(settings.secret_cache),
             settings,
         };
         clients.built();
@@ -54,6 +64,10 @@ pub async fn handle(
         source = %event.payload.source,
         "heartbeat triggered"
     );
+    let texts = HandoverTexts {
+        app,
+        deadline: deadline_from_ms(event.context.deadline),
+    };
     let heartbeat = Heartbeat {
         primary_dispatcher_id: &app.settings.primary_dispatcher_id,
         default_country: app.settings.default_country,
@@ -61,6 +75,11 @@ pub async fn handle(
         deliveries: &app.log,
         problems: &app.log,
         alerts: &app.alerts,
+        handovers: Handovers {
+            claims: &app.log,
+            texts: &texts,
+            default_country: app.settings.default_country,
+        },
     };
     match heartbeat.run(unix_now()).await {
         Ok(summary) => Ok(summary),
@@ -68,5 +87,47 @@ pub async fn handle(
             tracing::error!(error = %e, "heartbeat run failed part-way; the next run retries");
             Err(e.to_string().into())
         }
+    }
+}
+
+/// The handover's Twilio sender, made only when a text is due: the secret is read
+/// then (through the cache), never on a run that sends nothing.
+struct HandoverTexts<'a> {
+    app: &'a HeartbeatApp,
+    deadline: Option<std::time::Instant>,
+}
+
+#[async_trait::async_trait]
+impl SenderSource for HandoverTexts<'_> {
+    async fn sender(&self) -> Result<Box<dyn SmsSender + '_>, String> {
+        let settings = &self.app.settings;
+        let account = self
+            .app
+            .secrets
+            .twilio_account(&settings.twilio_secret_id, settings.default_country)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Box::new(AccountSender {
+            api: &self.app.twilio,
+            account,
+            deadline: self.deadline,
+        }))
+    }
+}
+
+/// A Twilio sender that owns the account it sends for.
+struct AccountSender<'a> {
+    api: &'a TwilioApi,
+    account: TwilioAccount,
+    deadline: Option<std::time::Instant>,
+}
+
+#[async_trait::async_trait]
+impl SmsSender for AccountSender<'_> {
+    async fn send(&self, sms: &OutgoingSms) -> Result<SentSms, SendError> {
+        self.api
+            .sender(&self.account, self.deadline)
+            .send(sms)
+            .await
     }
 }

@@ -62,15 +62,12 @@ impl InboundApp {
     }
 
     /// What every first message waits for, at once: the Twilio secret (into the
-    /// cache), the primary's item (opening the DynamoDB connection) and a connection to
-    /// Twilio's API.
+    /// cache), the state table's read (opening the DynamoDB connection) and a
+    /// connection to Twilio's API.
     async fn prefetch(&self) {
         tokio::join!(
             prefetch_step("twilio_secret", self.twilio_account()),
-            prefetch_step(
-                "dynamodb",
-                self.dispatchers.get(&self.settings.primary_dispatcher_id)
-            ),
+            prefetch_step("dynamodb", self.dispatchers.roster()),
             prefetch_step("twilio_connection", self.twilio.warm()),
         );
     }

@@ -246,6 +246,13 @@ impl AwsFixture {
             .expect("put dispatcher");
     }
 
+    /// Writes the rota item (`#rota`) with `text`, as `qdn rota set` or a person in
+    /// the console would.
+    pub async fn put_rota(&self, text: &str) {
+        self.put_dispatcher(serde_json::json!({"dispatcher_id": "#rota", "rota": text}))
+            .await;
+    }
+
     /// Writes `item` with `raw` attributes set as given: the DynamoDB types a person
     /// can type in the console (`1e12` as a Number, `"true"` as a String, a list).
     pub async fn put_dispatcher_with(

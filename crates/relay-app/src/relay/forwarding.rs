@@ -74,6 +74,9 @@ pub struct FirstForward<'a> {
 pub struct MovingOn<'a> {
     pub forward: &'a ForwardedMessage,
     pub cause: MoveCause,
+    /// The round of the cascade the text goes on in (one more than `forward`'s when
+    /// it starts again at the primary).
+    pub round: u32,
 }
 
 /// What went out, for [`Origin::record`].
@@ -138,7 +141,7 @@ impl Origin for MovingOn<'_> {
             inbound_sid: forward.inbound_sid.clone(),
             failed_sid: forward.sid.clone(),
             tier: went.target.tier,
-            dispatcher_id: forward.dispatcher_id.clone(),
+            dispatcher_id: out.dispatcher_id.clone(),
             cascade_reason: went.reason.to_string(),
             forwarded_sid: went.sent.sid.clone(),
             forwarded_to: went.target.number.clone(),
@@ -146,6 +149,7 @@ impl Origin for MovingOn<'_> {
             attempts: went.attempts,
             at: went.now,
             expires_at: out.expires_at,
+            round: self.round,
         };
         if let Err(e) = ports.log.record_moved_on(&moved).await {
             // The finished claim below still keeps it from going on twice.
@@ -173,6 +177,9 @@ pub struct Sending<'a> {
     pub plan: &'a CascadePlan,
     /// What came before this walk: the failed or unacknowledged try, when moving on.
     pub passed: Vec<Attempt>,
+    /// Why this walk starts over at the primary (a repeated round), said first in the
+    /// cascade reason.
+    pub restart: Option<String>,
     /// The text as the dispatcher reads it, before its reference lines.
     pub body: String,
     /// Its driver, when they can be answered by text.
@@ -242,6 +249,10 @@ impl RelayPorts<'_> {
         };
         let tier = target.tier;
         let reason = cascade_reason(out.plan, &attempts, Some(tier));
+        let reason = match &out.restart {
+            Some(why) => format!("{why}; {reason}"),
+            None => reason,
+        };
         let moved_on = origin.moving_on().is_some();
         if moved_on {
             metric::moved_on(tier);
@@ -258,6 +269,7 @@ impl RelayPorts<'_> {
             message_sid = %out.inbound_sid,
             forwarded_sid = %sent.sid,
             forwarded_to = %target.number.masked(),
+            to_dispatcher = target.dispatcher.as_ref().map(DispatcherId::as_str),
             num_media = out.media_urls.len(),
             moved_on,
             "message routed"

@@ -20,13 +20,14 @@ use relay_core::claim::{ClaimKey, ClaimOutcome, ClaimRequest, RecordKind, Record
 use relay_core::conversation::{
     AnswerOutcome, DispatcherText, Driver, Signer, first_words, signer_of,
 };
-use relay_core::dispatcher::{DispatcherRecord, UnreadableDispatcher};
+use relay_core::dispatcher::DispatcherRecord;
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::phone::{PhoneNumber, mask};
 use relay_core::ports::{
     AlertPublisher, ClaimStore, CommandRecord, DeliveryLog, DispatcherStore, MessageLog,
     OutboundLog, RelayText, SendError, SmsSender, StoreError,
 };
+use relay_core::roster::Roster;
 use relay_core::sms::{Command, InboundSms, RELAY_LINES_RESERVE, forwarded_text};
 
 use crate::alerting::publish_or_log;
@@ -104,6 +105,27 @@ impl RelayError {
     }
 }
 
+/// The item of whoever is primary at `now`: the rota's, else `fallback`. A rota
+/// naming a dispatcher with no item must not lose the text: the fallback's item
+/// takes it (the heartbeat alerts the rota's problem).
+pub(crate) fn primary_record(
+    roster: &Roster,
+    fallback: &DispatcherId,
+    now: i64,
+) -> Result<DispatcherRecord, RelayError> {
+    let duty = roster.duty_at(fallback, now);
+    if let Some(record) = roster.record(&duty.dispatcher) {
+        return Ok(record.clone());
+    }
+    if duty.dispatcher != *fallback {
+        tracing::error!(dispatcher_id = %duty.dispatcher, primary_by = duty.source.name(), fallback = %fallback, "the rota's primary has no dispatcher item; the fallback primary takes the text");
+        if let Some(record) = roster.record(fallback) {
+            return Ok(record.clone());
+        }
+    }
+    Err(RelayError::PrimaryMissing(duty.dispatcher))
+}
+
 /// What sending, moving on and escalating a text use, borrowed for one invocation:
 /// the webhook's relay, the status callbacks and the ACK timers share it.
 #[derive(Clone, Copy)]
@@ -139,15 +161,12 @@ impl Relay<'_> {
         let ports = &self.ports;
         let claim = Held::new(ClaimKey::inbound(&sms.sid));
         let request = ClaimRequest::new(&claim.key, RecordKind::Inbound, &claim.owner, now);
-        let primary_id = &self.settings.primary_dispatcher_id;
-        // Independent: overlapping the claim, the primary's item and the dispatcher
-        // items (whose phones are never relayed) saves round trips on every message (a
-        // duplicate's reads are wasted, and duplicates are rare).
-        let (claimed, record, dispatchers) = tokio::join!(
-            ports.claims.claim(&request),
-            ports.dispatchers.get(primary_id),
-            ports.dispatchers.all()
-        );
+        // Independent: overlapping the claim and the state table's one read (the rota,
+        // the primary's item, and every dispatcher's phone, which is never relayed)
+        // saves a round trip on every message (a duplicate's read is wasted, and
+        // duplicates are rare).
+        let (claimed, roster) =
+            tokio::join!(ports.claims.claim(&request), ports.dispatchers.roster());
         match claimed {
             Ok(ClaimOutcome::Acquired) => {}
             Ok(ClaimOutcome::Taken(existing)) => {
@@ -164,7 +183,7 @@ impl Relay<'_> {
             }
         }
         let result = self
-            .handle_claimed(sms, &claim, record, dispatchers, status_callback, now)
+            .handle_claimed(sms, &claim, roster, status_callback, now)
             .await;
         if let Err(error) = &result {
             // Unless the text may already be out, give the claim back so Twilio's
@@ -181,26 +200,18 @@ impl Relay<'_> {
         &self,
         sms: &InboundSms,
         claim: &Held,
-        record: Result<Option<DispatcherRecord>, StoreError>,
-        dispatchers: Result<Vec<Result<DispatcherRecord, UnreadableDispatcher>>, StoreError>,
+        roster: Result<Roster, StoreError>,
         status_callback: Option<String>,
         now: i64,
     ) -> Result<Handled, RelayError> {
-        let primary_id = &self.settings.primary_dispatcher_id;
-        let record = record?.ok_or_else(|| RelayError::PrimaryMissing(primary_id.clone()))?;
+        let roster = roster?;
+        let record = primary_record(&roster, &self.settings.primary_dispatcher_id, now)?;
         // Parsed once: a sender that is no phone number is never a dispatcher.
         let from = PhoneNumber::parse(&sms.from, self.settings.default_country).ok();
 
         if let Some(from) = &from {
-            let dispatchers = match dispatchers {
-                // An item without a usable key is logged by the store where it was read.
-                Ok(all) => all.into_iter().flatten().collect(),
-                // Drivers' texts must not stop on it: the primary's numbers still count.
-                Err(e) => {
-                    tracing::error!(message_sid = %sms.sid, error = %e, "dispatcher items unreadable; only the primary's numbers count as dispatchers' phones");
-                    vec![record.clone()]
-                }
-            };
+            // An item without a usable key is logged by the store where it was read.
+            let dispatchers: Vec<DispatcherRecord> = roster.records().cloned().collect();
             if let Some(signer) = signer_of(from, &dispatchers, self.settings.default_country) {
                 return self
                     .handle_dispatcher_text(sms, from, signer, &dispatchers, claim, &record, now)
@@ -212,7 +223,7 @@ impl Relay<'_> {
             heartbeat_max_age_secs: self.settings.heartbeat_max_age_secs,
             default_country: self.settings.default_country,
         };
-        let plan = plan_cascade(&record, now, &policy);
+        let plan = plan_cascade(&record, &roster, now, &policy);
         // Already marked unavailable: nothing to flip, so no write on every message.
         if let Some(why) = plan
             .primary_unavailable
@@ -244,6 +255,7 @@ impl Relay<'_> {
             },
             sending: Sending {
                 passed: Vec::new(),
+                restart: None,
                 claim,
                 inbound_sid: &sms.sid,
                 dispatcher_id: &record.dispatcher_id,

@@ -5,18 +5,19 @@
 //! never moved on again by its old timer. The send itself is the relay's one sequence
 //! ([`super::forwarding`]).
 
-use relay_core::ack::{AckState, escalation_note};
+use relay_core::ack::{AckState, escalation_note, repeat_note};
 use relay_core::alert::{Alert, AlertKind};
 use relay_core::cascade::{
     Attempt, AttemptOutcome, CascadePlan, CascadePolicy, Tier, cascade_reason, plan_after,
+    plan_cascade,
 };
 use relay_core::claim::{ClaimKey, ClaimOutcome, ClaimRequest, RecordKind, RecordState};
-use relay_core::ids::MessageSid;
+use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::phone::CountryCode;
 use relay_core::ports::ForwardedMessage;
 
 use super::forwarding::{Held, MovingOn, Outgoing, Sending, Sent, finished, stop_awaiting_old};
-use super::{RelayError, RelayPorts};
+use super::{RelayError, RelayPorts, primary_record};
 use crate::alerting::publish_or_log;
 
 /// Why a text moves on.
@@ -83,9 +84,21 @@ pub enum Moved {
 /// The move-on's dependencies, borrowed for one invocation.
 pub struct MoveOnService<'a> {
     pub default_country: CountryCode,
+    /// Tiers naming a dispatcher are skipped while that dispatcher is not available.
+    pub heartbeat_max_age_secs: i64,
+    /// A text nobody acknowledged past its last tier starts again at whoever is
+    /// primary now, this many more rounds (`ESCALATION_REPEATS`).
+    pub repeats: Repeats<'a>,
     /// With acknowledgement on (`acks`), the text that goes on carries a new
     /// reference and starts a new timer.
     pub ports: RelayPorts<'a>,
+}
+
+/// `ESCALATION_REPEATS`, and who is primary when no rota says.
+#[derive(Debug, Clone, Copy)]
+pub struct Repeats<'a> {
+    pub rounds: u32,
+    pub fallback_primary: &'a DispatcherId,
 }
 
 impl MoveOnService<'_> {
@@ -144,11 +157,12 @@ impl MoveOnService<'_> {
             return Ok(Moved::AlreadyMovedOn);
         }
         let passed = cause.attempt(forward);
-        let (record, text) = tokio::join!(
-            ports.dispatchers.get(&forward.dispatcher_id),
+        let (roster, text) = tokio::join!(
+            ports.dispatchers.roster(),
             ports.log.relay_text(&forward.inbound_sid, now)
         );
-        let (Some(record), Some(text)) = (record?, text?) else {
+        let roster = roster?;
+        let (Some(record), Some(text)) = (roster.record(&forward.dispatcher_id), text?) else {
             let why = format!(
                 "{}; the text can no longer be sent on (its dispatcher item or kept text is gone)",
                 cascade_reason(&CascadePlan::default(), &[passed], None)
@@ -156,24 +170,53 @@ impl MoveOnService<'_> {
             self.give_up(forward, cause, claim, &why, now).await;
             return Ok(Moved::GaveUp);
         };
-        let plan = plan_after(&record, forward.tier, &self.policy());
+        let policy = self.policy();
+        let mut plan = plan_after(record, forward.tier, &roster, now, &policy);
+        let mut round = forward.round;
+        let mut dispatcher = record.clone();
+        let mut restart = None;
+        // Past the last tier with rounds left: again from whoever is primary now.
+        if let MoveCause::NotAcknowledged { window_secs } = cause
+            && plan.targets.is_empty()
+            && forward.round < self.repeats.rounds
+        {
+            let primary = primary_record(&roster, self.repeats.fallback_primary, now)?;
+            round = forward.round + 1;
+            plan = plan_cascade(&primary, &roster, now, &policy);
+            restart = Some(format!(
+                "round {} of {}: nobody acknowledged it at any tier within {window_secs}s",
+                round + 1,
+                self.repeats.rounds + 1
+            ));
+            dispatcher = primary;
+        }
         // Escalated texts say so, and why.
-        let body = match cause {
-            MoveCause::NotAcknowledged { window_secs } => format!(
+        let body = match (cause, &restart) {
+            (MoveCause::NotAcknowledged { window_secs }, Some(_)) => format!(
+                "{}{}",
+                repeat_note(round + 1, self.repeats.rounds + 1, window_secs),
+                text.body
+            ),
+            (MoveCause::NotAcknowledged { window_secs }, None) => format!(
                 "{}{}",
                 escalation_note(forward.tier.as_str(), window_secs),
                 text.body
             ),
-            MoveCause::DeliveryFailed { .. } => text.body.clone(),
+            (MoveCause::DeliveryFailed { .. }, _) => text.body.clone(),
         };
         let out = Outgoing {
-            origin: MovingOn { forward, cause },
+            origin: MovingOn {
+                forward,
+                cause,
+                round,
+            },
             sending: Sending {
                 claim,
                 inbound_sid: &forward.inbound_sid,
-                dispatcher_id: &forward.dispatcher_id,
+                dispatcher_id: &dispatcher.dispatcher_id,
                 plan: &plan,
                 passed: vec![passed],
+                restart,
                 body,
                 driver: text.driver.as_ref(),
                 media_urls: &text.media_urls,
@@ -198,8 +241,7 @@ impl MoveOnService<'_> {
 
     fn policy(&self) -> CascadePolicy {
         CascadePolicy {
-            // Not used past the primary: the tiers after one are taken as they are.
-            heartbeat_max_age_secs: i64::MAX,
+            heartbeat_max_age_secs: self.heartbeat_max_age_secs,
             default_country: self.default_country,
         }
     }

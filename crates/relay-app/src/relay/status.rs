@@ -10,7 +10,7 @@ use relay_core::cascade::Tier;
 use relay_core::delivery::StatusUpdate;
 use relay_core::ids::MessageSid;
 
-use super::move_on::{MoveCause, MoveOnService, Moved};
+use super::move_on::{MoveCause, MoveOnService, Moved, Repeats};
 use super::{RelayError, RelayPorts};
 use crate::config::InboundSettings;
 use crate::metric;
@@ -92,6 +92,12 @@ impl StatusCallbacks<'_> {
                 .await?;
             let service = MoveOnService {
                 default_country: self.settings.default_country,
+                heartbeat_max_age_secs: self.settings.heartbeat_max_age_secs,
+                // Repeats are for texts nobody acknowledged, never failed deliveries.
+                repeats: Repeats {
+                    rounds: 0,
+                    fallback_primary: &self.settings.primary_dispatcher_id,
+                },
                 ports: self.ports,
             };
             let cause = MoveCause::DeliveryFailed {
