@@ -24,10 +24,16 @@ struct Timeouts {
 
 impl Timeouts {
     async fn start(stack: &Stack, instances: usize) -> Self {
+        Self::start_with(stack, instances, &[]).await
+    }
+
+    /// With `extra` variables (ESCALATION_REPEATS) set before it starts.
+    async fn start_with(stack: &Stack, instances: usize, extra: &[(&str, &str)]) -> Self {
         let runtime = RuntimeApi::start().await;
         let mut env = stack.aws.function_env();
         env.push(("TWILIO_API_BASE".into(), stack.twilio.base_url()));
         env.extend(stack.aws.ack_env(WINDOW_SECS));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let functions = (0..instances)
             .map(|_| FunctionProcess::spawn("ack-timeout", &runtime, &env))
             .collect();
@@ -580,6 +586,65 @@ async fn an_answer_racing_its_timer_is_never_lost() {
             "acknowledged"
         );
     }
+    timeouts.stop().await;
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn escalation_repeats_give_one_more_round_from_the_primary_then_unacknowledged() {
+    let (stack, timeouts) = start("ack-repeat", |_| {}).await;
+    timeouts.stop().await;
+    let timeouts = Timeouts::start_with(&stack, 1, &[("ESCALATION_REPEATS", "1")]).await;
+    let (sid, _) = stack.text_from(DRIVER, "Load ready").await;
+    // Round 1: primary, then backup, then tertiary.
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    assert_eq!(stack.sent().len(), 3, "{:?}", stack.sent());
+    // Past the last tier: round 2 starts at the primary now. The same timer delivered
+    // twice in one batch (SQS at least once) adds no round.
+    let messages = stack.aws.receive_ack_timers(Duration::from_secs(5)).await;
+    assert_eq!(messages.len(), 1);
+    let twice = [messages[0].clone(), messages[0].clone()];
+    no_failures(
+        &timeouts
+            .invoke(sqs_event_from_messages(&stack.aws.ack_queue_arn, &twice))
+            .await,
+    );
+    stack.aws.delete_ack_timers(&messages).await;
+    let to_primary = stack.sent_to(PRIMARY_PHONE);
+    assert_eq!(to_primary.len(), 2, "{:?}", stack.sent());
+    assert!(
+        to_primary[1].body.starts_with(
+            "QDN escalated again (round 2 of 2): nobody acknowledged it at any tier within 1s\n"
+        ),
+        "{:?}",
+        to_primary[1].body
+    );
+    // Round 2: backup, tertiary, then nobody: unacknowledged, nothing more sent.
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    no_failures(&fire_due_timers(&stack, &timeouts).await);
+    assert_eq!(stack.sent().len(), 6, "{:?}", stack.sent());
+    assert_eq!(stack.sent_to(TERTIARY_PHONE).len(), 2);
+    let kinds: Vec<String> = alert_types(&stack)
+        .await
+        .into_iter()
+        .map(|a| a["type"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "ack_timeout",
+            "ack_timeout",
+            "ack_timeout",
+            "ack_timeout",
+            "ack_timeout",
+            "unacknowledged"
+        ],
+        "each step an ack_timeout, then unacknowledged"
+    );
+    let item = inbound_item(&stack, &sid).await;
+    assert_eq!(item["ack_state"], "unacknowledged");
     timeouts.stop().await;
     stack.stop().await;
 }

@@ -4,56 +4,10 @@
 
 use std::time::Duration;
 
+use relay_tests::heartbeat::{HeartbeatProcess, schedule_event};
 use relay_tests::stack::{PRIMARY_PHONE, Stack, seed_dispatcher, unix_now};
-use relay_tests::{
-    FunctionProcess, Invocation, RuntimeApi, assert_metric, request_id_of, settle_invocation,
-};
+use relay_tests::{Invocation, assert_metric, request_id_of};
 use serde_json::{Value, json};
-
-fn schedule_event() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../events/heartbeat-schedule.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// A heartbeat process of its own, on the stack's AWS fixture.
-struct HeartbeatProcess {
-    runtime: RuntimeApi,
-    function: FunctionProcess,
-}
-
-impl HeartbeatProcess {
-    async fn start(stack: &Stack, extra_env: &[(&str, &str)]) -> Self {
-        let runtime = RuntimeApi::start().await;
-        let mut env = stack.aws.function_env();
-        env.extend(
-            extra_env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-        let function = FunctionProcess::spawn("dispatcher-heartbeat", &runtime, &env);
-        HeartbeatProcess { runtime, function }
-    }
-
-    /// One scheduled run; its summary.
-    async fn run(&self) -> Value {
-        let (request_id, invocation) = self.runtime.invoke_with_id(schedule_event()).await;
-        settle_invocation(std::slice::from_ref(&self.function), &request_id).await;
-        match invocation {
-            Invocation::Response(summary) => summary,
-            Invocation::Error(error) => panic!(
-                "heartbeat run failed: {error}\n{}",
-                self.function.logs().join("\n")
-            ),
-        }
-    }
-
-    async fn stop(self) {
-        self.function.stop().await;
-    }
-}
 
 /// An inbound stack (for its fixture and, where needed, sms-inbound) and a heartbeat.
 async fn start(prefix: &str, extra_env: &[(&str, &str)]) -> (Stack, HeartbeatProcess) {

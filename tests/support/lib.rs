@@ -14,6 +14,7 @@
 pub mod dynamo_json;
 pub mod events;
 pub mod function;
+pub mod heartbeat;
 pub mod iam;
 pub mod moto;
 pub mod qdn;
