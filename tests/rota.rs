@@ -167,3 +167,43 @@ async fn a_rota_naming_a_missing_dispatcher_is_alerted_once_and_texts_still_go_o
     heartbeat.stop().await;
     stack.stop().await;
 }
+
+#[tokio::test]
+async fn a_damaged_rota_item_stops_nothing_and_is_alerted_once_naming_the_attribute() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let stack = start("rota-damaged").await;
+    // Typed into the console as a list, not the rota's text.
+    stack
+        .aws
+        .put_dispatcher_with(
+            json!({"dispatcher_id": "#rota"}),
+            &[(
+                "rota",
+                AttributeValue::L(vec![AttributeValue::S("ana".into())]),
+            )],
+        )
+        .await;
+    stack.text_from(DRIVER, "Load ready").await;
+    assert_eq!(
+        stack.sent_to(PRIMARY_PHONE).len(),
+        1,
+        "the fallback primary has it"
+    );
+    let heartbeat = HeartbeatProcess::start(&stack, &[]).await;
+    let summary = heartbeat.run().await;
+    assert_eq!(summary["primary_by"], "fallback", "{summary}");
+    heartbeat.run().await;
+    let problems: Vec<Value> = stack
+        .aws
+        .alerts()
+        .await
+        .into_iter()
+        .map(|a| a.message)
+        .filter(|m| m["type"] == "configuration_problem")
+        .collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["dispatcher_id"], "#rota");
+    assert_eq!(problems[0]["attribute"], "rota");
+    heartbeat.stop().await;
+    stack.stop().await;
+}
