@@ -62,6 +62,16 @@ pub fn env_for(aws: &AwsFixture) -> Vec<(String, String)> {
 
 /// Runs the built `qdn` with `args` and exactly `env` (plus `PATH` and `HOME`).
 pub async fn qdn_with(env: &[(String, String)], args: &[&str]) -> Run {
+    run_qdn(env, args, None).await
+}
+
+/// Runs the built `qdn` for `aws` with `args` and `input` on its standard input.
+pub async fn qdn_fed(aws: &AwsFixture, args: &[&str], input: &str) -> Run {
+    run_qdn(&env_for(aws), args, Some(input)).await
+}
+
+async fn run_qdn(env: &[(String, String)], args: &[&str], input: Option<&str>) -> Run {
+    use tokio::io::AsyncWriteExt;
     let mut command = tokio::process::Command::new(binary_path("qdn"));
     command.env_clear();
     for name in ["PATH", "HOME"] {
@@ -69,13 +79,29 @@ pub async fn qdn_with(env: &[(String, String)], args: &[&str]) -> Run {
             command.env(name, value);
         }
     }
-    let output = command
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("qdn runs");
+    command.envs(env.iter().map(|(k, v)| (k, v))).args(args);
+    let output = match input {
+        None => command
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("qdn runs"),
+        Some(input) => {
+            let mut child = command
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("qdn runs");
+            let mut stdin = child.stdin.take().expect("stdin is piped");
+            stdin
+                .write_all(input.as_bytes())
+                .await
+                .expect("qdn reads its input");
+            drop(stdin);
+            child.wait_with_output().await.expect("qdn runs")
+        }
+    };
     let run = Run {
         status: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),

@@ -3,8 +3,13 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 const TOP_HELP: &str = "\
+Who is primary: the rota (weekly shifts in one time zone plus overrides, the `#rota`
+item of STATE_TABLE) decides; PRIMARY_DISPATCHER_ID is primary whenever no rota
+covers the instant (no rota at all, a gap in the week, an unreadable rota).
+
 Configuration: each flag above overrides its variable (STATE_TABLE, MESSAGE_TABLE,
-TWILIO_SECRET_ID, JWT_SECRET_ID, DEFAULT_COUNTRY_CODE, PRIMARY_DISPATCHER_ID); AWS
+TWILIO_SECRET_ID, JWT_SECRET_ID, DEFAULT_COUNTRY_CODE, PRIMARY_DISPATCHER_ID);
+`qdn who` also reads HEARTBEAT_MAX_AGE_SECS (default 300) as the functions do. AWS
 region, profile, credentials and AWS_ENDPOINT_URL come from the AWS SDK's own
 variables and files.
 
@@ -12,14 +17,38 @@ Exit status: 0 success; 1 when a check finds problems, or for an unknown dispatc
 ID or message SID; 2 on bad usage or a failed AWS call (one line on stderr).
 
 Examples:
+  qdn who
+  qdn rota show
+  qdn rota set rota.txt
+  qdn rota override ana --from now --to +2h
   qdn dispatchers list
   qdn dispatchers check
   qdn --json dispatchers show sergio-main
   qdn token sergio-main --ttl 1h
   qdn trail SM0123456789abcdef0123456789abcdef";
 
-/// The QDN SMS relay's operator CLI: dispatcher items, dispatchers' tokens, message
-/// trails and webhook smoke tests, built on the relay's own core crate.
+const ROTA_HELP: &str = "\
+The rota is text, the same in the file `qdn rota set` reads, in `qdn rota show` and
+in the stored item (`#rota` in STATE_TABLE). `#` starts a comment:
+
+  zone America/Los_Angeles                # one IANA time zone, for every line
+  mon-fri 06:00-14:00 sergio-main         # DAYS HH:MM-HH:MM DISPATCHER
+  mon-fri 14:00-22:00 ana                 # local times; daylight saving followed
+  daily   22:00-06:00 night-desk          # an end at or before the start: next day
+  sat,sun 06:00-22:00 weekend-desk        # mon, mon-fri, fri-mon, sat,sun, daily
+  override 2026-12-24T18:00 2026-12-25T06:00 ana   # FROM TO DISPATCHER: wins
+
+An override's times are local to the zone, or RFC 3339 with an offset. Where no
+shift or override covers an instant, PRIMARY_DISPATCHER_ID is primary.
+
+Examples:
+  qdn rota show > rota.txt; $EDITOR rota.txt; qdn rota set rota.txt
+  qdn rota override ana --from now --to +2h
+  qdn --json rota show";
+
+/// The QDN SMS relay's operator CLI: who is primary (the rota), dispatcher items,
+/// dispatchers' tokens, message trails and webhook smoke tests, built on the relay's
+/// own core crate.
 #[derive(Debug, Parser)]
 #[command(name = "qdn", version, after_help = TOP_HELP)]
 pub struct Cli {
@@ -50,13 +79,30 @@ pub struct GlobalArgs {
     /// Country calling code for numbers written without one [env: DEFAULT_COUNTRY_CODE] [default: 1]
     #[arg(long, global = true, value_name = "CODE")]
     pub default_country_code: Option<String>,
-    /// The dispatcher item at the head of the cascade [env: PRIMARY_DISPATCHER_ID] [default: sergio-main]
+    /// The primary when no rota covers the instant (no rota, a gap, an unreadable rota) [env: PRIMARY_DISPATCHER_ID] [default: sergio-main]
     #[arg(long, global = true, value_name = "ID")]
     pub primary_dispatcher_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Who is primary now (and why: shift, override or fallback), until when, and who is next
+    #[command(after_help = "\
+Times are in the rota's zone (UTC without a rota). A note says when the primary now
+has no dispatcher item or is not available (the cascade would pass over them).
+With --json: {\"zone\", \"now\": {\"dispatcher\", \"source\", \"since\", \"until\",
+\"available\", ...}, \"next\": {...} or null}, times as RFC 3339 and as Unix seconds.
+
+Examples:
+  qdn who
+  qdn --json who")]
+    Who,
+    /// Show, replace or add to the rota: who is primary by shift, and overrides
+    #[command(after_help = ROTA_HELP)]
+    Rota {
+        #[command(subcommand)]
+        command: RotaCommand,
+    },
     /// Read, write and check the dispatcher items of STATE_TABLE
     #[command(after_help = "\
 Examples:
@@ -104,16 +150,17 @@ Examples:
 
 #[derive(Debug, Subcommand)]
 pub enum DispatchersCommand {
-    /// Every dispatcher item: id, phone, available, on duty, heartbeat age, backup, tertiary
+    /// Every dispatcher item: id, primary now, phone, available, on duty, heartbeat age, backup, tertiary
     #[command(after_help = "\
-Numbers are shown normalised to E.164; one that does not normalise is shown as
-`invalid \"<as stored>\"`.
+PRIMARY marks the dispatcher primary now (by the rota's shift or override, or as
+PRIMARY_DISPATCHER_ID where no rota covers now). Numbers are shown normalised to
+E.164; one that does not normalise is shown as `invalid \"<as stored>\"`.
 
 Examples:
   qdn dispatchers list
   qdn --json dispatchers list")]
     List,
-    /// One dispatcher item, numbers normalised, problems flagged
+    /// One dispatcher item, numbers normalised, problems flagged, whether primary now
     #[command(after_help = "\
 Unknown ID: exit 1.
 
@@ -135,15 +182,87 @@ Examples:
   qdn dispatchers put sergio-main --on-duty false
   qdn dispatchers put sergio-main --ttl 2d")]
     Put(PutArgs),
-    /// Check every item (numbers normalise, primary exists, TTL sane); exit 1 on problems
+    /// Check every item and the rota (numbers, TTLs, gaps, overlaps, who exists); exit 1 on problems
     #[command(after_help = "\
-The same checks the dispatcher-heartbeat function alerts on. Prints each problem;
-exit status 1 if there is any.
+The same checks the dispatcher-heartbeat function alerts on: each item's numbers and
+TTL, tiers naming a dispatcher without an item, the rota (unreadable, overlapping
+shifts, a gap in the week, a dispatcher without an item), and the
+PRIMARY_DISPATCHER_ID item when the rota leaves it time to cover. Prints each
+problem; exit status 1 if there is any.
 
 Examples:
   qdn dispatchers check
   qdn dispatchers check --primary-dispatcher-id sergio-main")]
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RotaCommand {
+    /// Print the rota in its text format (what `rota set` reads), and its problems
+    #[command(after_help = "\
+`qdn rota show > rota.txt; qdn rota set rota.txt` puts back the same rota. The first
+line is a comment naming the zone and when the rota was written; overrides already
+over are left out (the comment says how many are stored); problems (a gap, an
+overlap, a dispatcher without an item) follow as `# PROBLEM:` comment lines. Exit
+status 0, even with problems; 1 when the stored rota is unreadable.
+
+With --json: {\"zone\", \"shifts\": [{\"days\", \"from\", \"to\", \"dispatcher\"}],
+\"overrides\": [{\"from\", \"to\", \"dispatcher\"}] (RFC 3339 in the zone), \"text\",
+\"updated_at\", \"past_overrides\", \"problems\"}.
+
+Examples:
+  qdn rota show
+  qdn rota show > rota.txt
+  qdn --json rota show")]
+    Show,
+    /// Replace the whole rota with FILE's, after checking it; then say who is primary
+    #[command(after_help = "\
+The file replaces everything: its shifts and its overrides are the rota afterwards
+(an override stored now and missing from the file is gone). Nothing is written, and
+the exit status is 2 with the line at fault, when the file does not parse (an
+unknown zone, a bad line), two shifts overlap, or a shift or override names a
+dispatcher without an item. A gap in the week is written with a warning: the
+PRIMARY_DISPATCHER_ID covers it, and the heartbeat reports it. Overrides already over
+are dropped (with a warning). What is stored is the rota rewritten canonically, so
+the file's comments and spacing are not kept.
+
+The write is conditional on the rota read before it: if someone changed it
+meanwhile, nothing is written (exit 2; run again).
+
+Examples:
+  qdn rota set rota.txt
+  qdn rota show | sed 's/ana$/maria-backup/' | qdn rota set -")]
+    Set {
+        /// The rota file (`-` reads standard input)
+        file: String,
+    },
+    /// Add an override: DISPATCHER is primary from --from to --to, whatever the shifts
+    #[command(after_help = "\
+A time is `now`, `+30m` / `+2h` / `+1d` from now, a local time in the rota's zone
+(2026-12-24T18:00, or `2026-12-24 18:00`), or RFC 3339 with an offset or Z. The
+dispatcher needs an item (else exit 1); --to must be after --from and in the future
+(else exit 2). The rota's other shifts and overrides stay; overrides already over are
+dropped. Without a rota, one is created in zone UTC with no shifts (so
+PRIMARY_DISPATCHER_ID is primary outside the override). Where overrides overlap, the
+later-starting one is primary.
+
+Examples:
+  qdn rota override ana --from now --to +2h
+  qdn rota override ana --from '2026-12-24 18:00' --to '2026-12-25 06:00'
+  qdn rota override ana --from 2026-12-24T18:00-08:00 --to 2026-12-25T06:00-08:00")]
+    Override(OverrideArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OverrideArgs {
+    /// The dispatcher ID to make primary
+    pub id: String,
+    /// When the override starts: now, +2h, 2026-12-24T18:00 (the rota's zone), RFC 3339
+    #[arg(long, value_name = "TIME", default_value = "now")]
+    pub from: String,
+    /// When it ends: +2h, 2026-12-25T06:00 (the rota's zone), RFC 3339
+    #[arg(long, value_name = "TIME")]
+    pub to: String,
 }
 
 #[derive(Debug, Args)]

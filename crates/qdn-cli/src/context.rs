@@ -206,6 +206,24 @@ impl Settings {
         })
     }
 
+    /// `HEARTBEAT_MAX_AGE_SECS` as the functions read it (default 300): how old a
+    /// heartbeat may be for the cascade to use a dispatcher.
+    pub fn heartbeat_max_age_secs(&self) -> Result<i64, Failure> {
+        match env("HEARTBEAT_MAX_AGE_SECS") {
+            None => Ok(300),
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|secs| *secs >= 1)
+                .map(i64::from)
+                .ok_or_else(|| {
+                    Failure::usage(format!(
+                        "HEARTBEAT_MAX_AGE_SECS: {raw:?} is not a whole number of seconds from 1"
+                    ))
+                }),
+        }
+    }
+
     pub fn jwt_secret_id(&self) -> Result<&str, Failure> {
         self.jwt_secret_id
             .as_deref()

@@ -8,6 +8,8 @@ use relay_core::ids::DispatcherId;
 use relay_core::phone::{CountryCode, PhoneNumber};
 use relay_core::ports::{DeliveryHealth, DispatcherStore};
 use relay_core::problem::ConfigProblem;
+use relay_core::roster::{Roster, RotaItem};
+use relay_core::rota::Duty;
 use relay_core::stored::MAX_TTL_SECS;
 use serde_json::{Value, json};
 
@@ -15,6 +17,7 @@ use crate::cli::{DispatchersCommand, PutArgs};
 use crate::context::{self, CommandResult, Done, Failure, Settings};
 use crate::format::{age, duration, iso, out, out_json, parse_duration, render, table, unix_now};
 use crate::store::{DispatcherPatch, Field, PutOutcome, new_item_fields};
+use crate::who::{rota_state, why};
 
 pub async fn run(settings: &Settings, command: DispatchersCommand) -> CommandResult {
     match command {
@@ -84,11 +87,13 @@ struct View<'a> {
     backup: Number<'a>,
     tertiary: Number<'a>,
     problems: Vec<ConfigProblem>,
+    /// Whether the dispatcher is primary now (by the rota, or as the fallback).
     primary: bool,
+    primary_source: &'static str,
 }
 
 impl<'a> View<'a> {
-    fn of(record: &'a DispatcherRecord, settings: &Settings) -> Self {
+    fn of(record: &'a DispatcherRecord, settings: &Settings, primary_now: &Duty) -> Self {
         let country = settings.default_country;
         let phone = Number::of(record.phone.as_deref(), country);
         let usable = phone.normalised.clone().ok().flatten();
@@ -100,7 +105,8 @@ impl<'a> View<'a> {
             tertiary: Number::of(record.tertiary_contact.as_deref(), country),
             phone,
             problems,
-            primary: record.dispatcher_id == settings.primary_dispatcher_id,
+            primary: record.dispatcher_id == primary_now.dispatcher,
+            primary_source: primary_now.source.name(),
         }
     }
 
@@ -109,6 +115,7 @@ impl<'a> View<'a> {
         json!({
             "dispatcher_id": r.dispatcher_id.as_str(),
             "primary": self.primary,
+            "primary_source": self.primary.then_some(self.primary_source),
             "phone": self.phone.json(),
             "available": r.is_marked_available(),
             "on_duty": r.is_on_duty(),
@@ -123,7 +130,7 @@ impl<'a> View<'a> {
 }
 
 /// A problem for `--json`: its parts, its stable key and its sentence.
-fn problem_json(problem: &ConfigProblem) -> Value {
+pub fn problem_json(problem: &ConfigProblem) -> Value {
     json!({
         "dispatcher_id": problem.dispatcher(),
         "attribute": problem.attribute_name(),
@@ -151,35 +158,68 @@ fn unreadable_key(item: &UnreadableDispatcher) -> String {
     item.key.clone().unwrap_or_else(|| "?".into())
 }
 
+/// Who is primary now, for `--json`.
+fn duty_json(duty: &Duty) -> Value {
+    json!({"dispatcher": duty.dispatcher.as_str(), "source": duty.source.name()})
+}
+
+/// A line saying the primary now has no item, when it has none.
+fn primary_without_item(roster: &Roster, duty: &Duty, settings: &Settings) -> Option<String> {
+    roster.record(&duty.dispatcher).is_none().then(|| {
+        format!(
+            "the primary now, {} ({}), has no dispatcher item in {} (see `qdn who`)",
+            duty.dispatcher,
+            why(roster, &duty.source),
+            settings.state_table
+        )
+    })
+}
+
 async fn list(settings: &Settings) -> CommandResult {
     let aws = context::aws_config().await;
     let store = context::dispatcher_store(&aws, settings);
-    let mut items = store.roster().await?.items;
+    let roster = store.roster().await?;
+    let now = unix_now();
+    let duty = roster.duty_at(&settings.primary_dispatcher_id, now);
+    let mut items = roster.items.clone();
     items.sort_by_key(|item| match item {
         Ok(record) => record.dispatcher_id.as_str().to_string(),
         Err(e) => unreadable_key(e),
     });
-    let now = unix_now();
     if settings.json {
         let listed: Vec<Value> = items
             .iter()
             .map(|item| match item {
-                Ok(record) => View::of(record, settings).json(now),
+                Ok(record) => View::of(record, settings, &duty).json(now),
                 Err(e) => json!({
                     "dispatcher_id": unreadable_key(e),
                     "problems": [problem_json(&ConfigProblem::Unreadable(e.clone()))],
                 }),
             })
             .collect();
-        out_json(&json!({"table": settings.state_table, "dispatchers": listed}));
+        out_json(&json!({
+            "table": settings.state_table,
+            "primary_now": duty_json(&duty),
+            "rota": rota_state(&roster),
+            "dispatchers": listed,
+        }));
         return Ok(Done::Ok);
     }
+    let missing = primary_without_item(&roster, &duty, settings);
     if items.is_empty() {
-        out(&format!("no dispatcher items in {}", settings.state_table));
+        let mut text = format!("no dispatcher items in {}", settings.state_table);
+        if let Some(missing) = missing {
+            text.push_str(&format!(
+                "
+{missing}"
+            ));
+        }
+        out(&text);
         return Ok(Done::Ok);
     }
     let mut t = table(&[
         "ID",
+        "PRIMARY NOW",
         "PHONE",
         "AVAILABLE",
         "ON DUTY",
@@ -191,9 +231,14 @@ async fn list(settings: &Settings) -> CommandResult {
     for item in &items {
         match item {
             Ok(record) => {
-                let view = View::of(record, settings);
+                let view = View::of(record, settings, &duty);
+                let primary = match view.primary {
+                    true => format!("yes ({})", view.primary_source),
+                    false => "no".into(),
+                };
                 t.add_row(vec![
                     record.dispatcher_id.to_string(),
+                    primary,
                     view.phone.short(),
                     flag_text(record.available, "no"),
                     flag_text(record.on_duty, "yes"),
@@ -210,6 +255,9 @@ async fn list(settings: &Settings) -> CommandResult {
         }
     }
     let mut text = render(&mut t);
+    if let Some(missing) = missing {
+        text.push_str(&format!("\n{missing}"));
+    }
     if !notes.is_empty() {
         text.push_str(&format!(
             "\n\n{} problem(s) (see `qdn dispatchers check`):",
@@ -245,21 +293,23 @@ async fn show(settings: &Settings, raw_id: &str) -> CommandResult {
     let id = lookup_id(raw_id, settings)?;
     let aws = context::aws_config().await;
     let store = context::dispatcher_store(&aws, settings);
-    let record = store
-        .get(&id)
-        .await?
+    // The whole table at once: the item, and the rota that says who is primary now.
+    let roster = store.roster().await?;
+    let record = roster
+        .record(&id)
         .ok_or_else(|| no_such_dispatcher(&id, settings))?;
     let now = unix_now();
-    let view = View::of(&record, settings);
+    let duty = roster.duty_at(&settings.primary_dispatcher_id, now);
+    let view = View::of(record, settings, &duty);
     if settings.json {
         out_json(&view.json(now));
         return Ok(Done::Ok);
     }
     let mut t = table(&[]);
     let id_text = if view.primary {
-        format!("{id} (primary)")
+        format!("{id} (primary now: {})", why(&roster, &duty.source))
     } else {
-        id.to_string()
+        format!("{id} (not primary now: {} is)", duty.dispatcher)
     };
     let on_duty = flag_text(record.on_duty, "yes (not set: on duty by default)");
     let damaged = |attribute| record.damage(attribute).is_some();
@@ -456,34 +506,59 @@ async fn check(settings: &Settings) -> CommandResult {
     let aws = context::aws_config().await;
     let store = context::dispatcher_store(&aws, settings);
     let roster = store.roster().await?;
-    let problems = configuration_problems(
-        &roster,
-        &settings.primary_dispatcher_id,
-        settings.default_country,
-        unix_now(),
-    );
+    let now = unix_now();
+    let fallback = &settings.primary_dispatcher_id;
+    let problems = configuration_problems(&roster, fallback, settings.default_country, now);
+    let duty = roster.duty_at(fallback, now);
     let items = &roster.items;
+    let checked = match &roster.rota {
+        RotaItem::Absent => format!(
+            "{} dispatcher item(s) in {} checked, and there is no rota",
+            items.len(),
+            settings.state_table
+        ),
+        RotaItem::Unreadable(_) => format!(
+            "{} dispatcher item(s) and the rota in {} checked",
+            items.len(),
+            settings.state_table
+        ),
+        RotaItem::Stored(stored) => format!(
+            "{} dispatcher item(s) and the rota ({}, {} shift(s), {} override(s) to come) in {} checked",
+            items.len(),
+            stored.rota.zone_name(),
+            stored.rota.shifts.len(),
+            stored.rota.overrides.iter().filter(|o| o.to > now).count(),
+            settings.state_table
+        ),
+    };
     if settings.json {
         out_json(&json!({
             "table": settings.state_table,
-            "primary_dispatcher_id": settings.primary_dispatcher_id.as_str(),
+            "primary_dispatcher_id": fallback.as_str(),
+            "primary_now": duty_json(&duty),
+            "rota": rota_state(&roster),
             "checked": items.len(),
             "problems": problems.iter().map(problem_json).collect::<Vec<_>>(),
         }));
     } else if problems.is_empty() {
-        out(&format!(
-            "no problems: {} dispatcher item(s) in {} checked, primary {} present",
-            items.len(),
-            settings.state_table,
-            settings.primary_dispatcher_id
-        ));
+        let primary = match &roster.rota {
+            RotaItem::Absent => format!("PRIMARY_DISPATCHER_ID {fallback} is primary at all times"),
+            _ => format!("primary now {} ({})", duty.dispatcher, duty.source.name()),
+        };
+        out(&format!("no problems: {checked}; {primary}"));
     } else {
         let mut text: String = problems.iter().map(|p| format!("PROBLEM: {p}\n")).collect();
+        let rota = match &roster.rota {
+            RotaItem::Absent => String::new(),
+            _ => " and the rota".into(),
+        };
         text.push_str(&format!(
-            "{} problem(s) in {} dispatcher item(s) of {}",
+            "{} problem(s) in {} dispatcher item(s){rota} of {}; primary now {} ({})",
             problems.len(),
             items.len(),
-            settings.state_table
+            settings.state_table,
+            duty.dispatcher,
+            duty.source.name()
         ));
         out(&text);
     }

@@ -1,9 +1,9 @@
 //! `qdn`: the ops team's CLI for the QDN SMS relay.
 //!
 //! Every command is built on `relay-core`, the functions' own crate: the same number
-//! normalisation, dispatcher item, configuration check, secret cache, token signer,
-//! message trail and Twilio signature, so the CLI can never disagree with the
-//! functions. Exit status: 0 success; 1 problems found, or an unknown dispatcher ID
+//! normalisation, dispatcher item, rota and "who is primary at T", configuration
+//! check, secret cache, token signer, message trail and Twilio signature, so the CLI
+//! can never disagree with the functions. Exit status: 0 success; 1 problems found, or an unknown dispatcher ID
 //! or message SID; 2 bad usage or a failed AWS call, with one line on stderr.
 
 mod cli;
@@ -11,10 +11,12 @@ mod context;
 mod dispatchers;
 mod format;
 mod message_trail;
+mod rota;
 mod store;
 mod token;
 mod trail;
 mod webhook;
+mod who;
 
 use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
@@ -62,6 +64,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> CommandResult {
     let settings = Settings::resolve(&cli.global)?;
     match cli.command {
+        Command::Who => who::run(&settings).await,
+        Command::Rota { command } => rota::run(&settings, command).await,
         Command::Dispatchers { command } => dispatchers::run(&settings, command).await,
         Command::Token(args) => token::run(&settings, args).await,
         Command::Trail(args) => trail::run(&settings, args).await,
@@ -188,7 +192,7 @@ mod tests {
         );
         assert_eq!(
             missing_command_line(&[]),
-            "`qdn` needs a command: dispatchers, token, trail, webhook (see `qdn --help`)"
+            "`qdn` needs a command: who, rota, dispatchers, token, trail, webhook (see `qdn --help`)"
         );
     }
 

@@ -1,5 +1,6 @@
 //! What only the operator does to the tables: `qdn dispatchers put` (writes only the
-//! given fields) and `qdn trail` (a message's items, read loosely for display).
+//! given fields), `qdn rota set` over a rota item that cannot be read, and `qdn trail`
+//! (a message's items, read loosely for display).
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -7,6 +8,7 @@ use relay_aws::dynamo::{condition_held, unavailable};
 use relay_core::dispatcher::DispatcherAttribute;
 use relay_core::ids::DispatcherId;
 use relay_core::ports::StoreError;
+use relay_core::rota::{ROTA_ATTRIBUTE, ROTA_KEY, UPDATED_AT_ATTRIBUTE};
 
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
@@ -199,6 +201,45 @@ impl OperatorStore {
         for (attribute, value) in new_item_fields(now).into_iter().chain(patch.fields()) {
             request = request.item(attribute.as_str(), value.attribute_value());
         }
+        condition_held(&self.state_table, "PutItem", request.send().await)
+    }
+
+    /// The rota item's `rota` attribute as stored, whatever its type (`None`: no item,
+    /// or no such attribute), for replacing a rota that cannot be read.
+    pub async fn raw_rota(&self) -> Result<Option<AttributeValue>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.state_table)
+            .key(KEY, s(ROTA_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.state_table, "GetItem", e))?;
+        Ok(output.item.and_then(|mut item| item.remove(ROTA_ATTRIBUTE)))
+    }
+
+    /// Replaces a rota item whose `rota` attribute is missing or not a string (so the
+    /// relay's conditional [`put_rota`](relay_aws::dynamo::DynamoDispatcherStore::put_rota)
+    /// cannot name it), only while it still is; `Ok(false)` when it changed meanwhile.
+    pub async fn replace_rota_without_text(
+        &self,
+        text: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.state_table)
+            .item(KEY, s(ROTA_KEY))
+            .item(ROTA_ATTRIBUTE, s(text))
+            .item(UPDATED_AT_ATTRIBUTE, n(now))
+            .condition_expression(
+                "attribute_exists(#key) AND (attribute_not_exists(#rota) OR NOT attribute_type(#rota, :string))",
+            )
+            .expression_attribute_names("#key", KEY)
+            .expression_attribute_names("#rota", ROTA_ATTRIBUTE)
+            .expression_attribute_values(":string", s("S"));
         condition_held(&self.state_table, "PutItem", request.send().await)
     }
 
