@@ -1,6 +1,7 @@
 //! `qdn dispatchers list | show | put | check`.
 
 use relay_app::heartbeat::{assess, configuration_problems};
+use relay_core::cascade::names_dispatcher;
 use relay_core::dispatcher::{
     DEFAULT_MESSAGE_LOG_TTL_SECS, DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher,
 };
@@ -32,6 +33,8 @@ pub async fn run(settings: &Settings, command: DispatchersCommand) -> CommandRes
 struct Number<'a> {
     stored: Option<&'a str>,
     normalised: Result<Option<PhoneNumber>, &'static str>,
+    /// A backup or tertiary naming another dispatcher item instead of a number.
+    names: Option<DispatcherId>,
 }
 
 impl<'a> Number<'a> {
@@ -43,12 +46,31 @@ impl<'a> Number<'a> {
                 .map(Some)
                 .map_err(|e| e.reason()),
         };
-        Number { stored, normalised }
+        Number {
+            stored,
+            normalised,
+            names: None,
+        }
+    }
+
+    /// A backup or tertiary: a number, or a dispatcher's ID.
+    fn tier(raw: Option<&'a str>, country: CountryCode) -> Self {
+        match raw.and_then(names_dispatcher) {
+            Some(id) => Number {
+                stored: raw,
+                normalised: Ok(None),
+                names: Some(id),
+            },
+            None => Number::of(raw, country),
+        }
     }
 
     /// The E.164 number, `-` when unset, `invalid "<as stored>"` when it does not
     /// normalise.
     fn short(&self) -> String {
+        if let Some(id) = &self.names {
+            return format!("{id} (dispatcher)");
+        }
         match (&self.normalised, self.stored) {
             (Ok(Some(number)), _) => number.to_string(),
             (Ok(None), _) | (Err(_), None) => "-".into(),
@@ -69,6 +91,9 @@ impl<'a> Number<'a> {
     }
 
     fn json(&self) -> Value {
+        if let Some(id) = &self.names {
+            return json!({"stored": self.stored, "dispatcher": id.as_str()});
+        }
         match (&self.normalised, self.stored) {
             (_, None) => Value::Null,
             (Ok(number), Some(raw)) => json!({
@@ -101,8 +126,8 @@ impl<'a> View<'a> {
         let problems = assess(record, usable.as_ref(), DeliveryHealth::default(), country).problems;
         View {
             record,
-            backup: Number::of(record.backup_dispatcher.as_deref(), country),
-            tertiary: Number::of(record.tertiary_contact.as_deref(), country),
+            backup: Number::tier(record.backup_dispatcher.as_deref(), country),
+            tertiary: Number::tier(record.tertiary_contact.as_deref(), country),
             phone,
             problems,
             primary: record.dispatcher_id == primary_now.dispatcher,
@@ -356,6 +381,19 @@ async fn show(settings: &Settings, raw_id: &str) -> CommandResult {
     Ok(Done::Ok)
 }
 
+/// A backup or tertiary given to `put`: a dispatcher's ID (it starts with a letter, a
+/// number never does) as given, else a number normalised.
+fn flag_tier(
+    flag: &str,
+    raw: Option<&str>,
+    country: CountryCode,
+) -> Result<Option<String>, Failure> {
+    match raw.and_then(names_dispatcher) {
+        Some(id) => Ok(Some(id.to_string())),
+        None => flag_number(flag, raw, country),
+    }
+}
+
 /// Normalises a number given to `put`, naming the flag when it does not.
 fn flag_number(
     flag: &str,
@@ -386,8 +424,8 @@ fn patch_from(args: &PutArgs, country: CountryCode) -> Result<DispatcherPatch, F
     };
     let patch = DispatcherPatch {
         phone: flag_number("phone", args.phone.as_deref(), country)?,
-        backup_dispatcher: flag_number("backup", args.backup.as_deref(), country)?,
-        tertiary_contact: flag_number("tertiary", args.tertiary.as_deref(), country)?,
+        backup_dispatcher: flag_tier("backup", args.backup.as_deref(), country)?,
+        tertiary_contact: flag_tier("tertiary", args.tertiary.as_deref(), country)?,
         message_log_ttl,
         on_duty: args.on_duty,
     };
@@ -610,6 +648,22 @@ mod tests {
         assert!(err.message.starts_with("--ttl: "), "{}", err.message);
         let err = patch_from(&args(None, None, None), CountryCode::NANP).unwrap_err();
         assert!(err.message.contains("nothing to write"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_tier_naming_a_dispatcher_is_shown_and_written_as_its_id() {
+        let named = Number::tier(Some("night-desk"), CountryCode::NANP);
+        assert_eq!(named.short(), "night-desk (dispatcher)");
+        assert_eq!(named.json()["dispatcher"], "night-desk");
+        let number = Number::tier(Some("858-335-4807"), CountryCode::NANP);
+        assert_eq!(number.short(), "+18583354807");
+        let put = |raw| flag_tier("backup", Some(raw), CountryCode::NANP);
+        assert_eq!(put("night-desk").unwrap().as_deref(), Some("night-desk"));
+        assert_eq!(
+            put("858-335-4807").unwrap().as_deref(),
+            Some("+18583354807")
+        );
+        assert!(put("12").is_err(), "a number must still normalise");
     }
 
     #[test]
