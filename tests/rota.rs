@@ -138,6 +138,18 @@ async fn the_incoming_primary_is_texted_once_per_shift_across_repeated_and_concu
     stack.stop().await;
 }
 
+/// The `configuration_problem` alerts published so far.
+async fn configuration_problems(stack: &Stack) -> Vec<Value> {
+    stack
+        .aws
+        .alerts()
+        .await
+        .into_iter()
+        .map(|a| a.message)
+        .filter(|m| m["type"] == "configuration_problem")
+        .collect()
+}
+
 #[tokio::test]
 async fn a_rota_naming_a_missing_dispatcher_is_alerted_once_and_texts_still_go_out() {
     let stack = start("rota-missing").await;
@@ -147,14 +159,7 @@ async fn a_rota_naming_a_missing_dispatcher_is_alerted_once_and_texts_still_go_o
     let summary = heartbeat.run().await;
     assert_eq!(summary["handover"], "no_phone", "{summary}");
     heartbeat.run().await;
-    let problems: Vec<Value> = stack
-        .aws
-        .alerts()
-        .await
-        .into_iter()
-        .map(|a| a.message)
-        .filter(|m| m["type"] == "configuration_problem")
-        .collect();
+    let problems = configuration_problems(&stack).await;
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0]["dispatcher_id"], "ghost");
     assert_eq!(
@@ -193,14 +198,7 @@ async fn a_damaged_rota_item_stops_nothing_and_is_alerted_once_naming_the_attrib
     let summary = heartbeat.run().await;
     assert_eq!(summary["primary_by"], "fallback", "{summary}");
     heartbeat.run().await;
-    let problems: Vec<Value> = stack
-        .aws
-        .alerts()
-        .await
-        .into_iter()
-        .map(|a| a.message)
-        .filter(|m| m["type"] == "configuration_problem")
-        .collect();
+    let problems = configuration_problems(&stack).await;
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0]["dispatcher_id"], "#rota");
     assert_eq!(problems[0]["attribute"], "rota");
