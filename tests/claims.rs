@@ -25,6 +25,7 @@ fn request<'a>(
         fingerprint: Some(fingerprint),
         now,
         lock_secs: 60,
+        reclaims: None,
     }
 }
 

@@ -161,11 +161,16 @@ fn signed_http_api_event(url: &str, params: &[(&str, &str)], query: Option<&str>
     )
 }
 
-/// Nothing is left claimed for `sid`, so a redelivery can still forward it.
+/// Nothing holds `sid`'s claim, so a redelivery can still forward it: the claim is
+/// gone, or given back as the record of a text that reached nobody (`undelivered`,
+/// which any claim may take over).
 async fn assert_claim_released(stack: &Stack, sid: &str) {
     let items = stack.aws.message_log_items().await;
     assert!(
-        items.iter().all(|i| i["message_sid"] != sid),
+        items
+            .iter()
+            .filter(|i| i["message_sid"] == sid)
+            .all(|i| i["state"] == "undelivered"),
         "claim not released: {items:?}"
     );
 }
@@ -357,11 +362,20 @@ async fn no_reachable_tier_answers_5xx_alerts_and_sends_nothing() {
     let counted = stack.metric("Undeliverable").await;
     assert_metric(&counted, "Undeliverable", &[]);
     assert_eq!(counted["Undeliverable"], 1);
-    // The claim is released, so a redelivery after ops fix the table can forward it.
-    let items = stack.aws.message_log_items().await;
+    // The claim is given back as the text's record, its words kept: a redelivery
+    // (the webhook's, or an operator's) after ops fix the table can forward it, and
+    // `qdn messages --undelivered` lists it.
+    let item = stack.aws.message_log_item(&sid).await;
+    assert_eq!(item["state"], "undelivered", "{item}");
+    assert_eq!(item["fate"], "undeliverable", "{item}");
     assert!(
-        items.iter().all(|i| i["message_sid"] != sid.as_str()),
-        "{items:?}"
+        item["relay_body"].as_str().unwrap().ends_with(": hello"),
+        "the text as forwarded: {item}"
+    );
+    assert_eq!(item["unresolved_day"], item["msg_day"], "{item}");
+    assert!(
+        item["failure"].as_str().unwrap().contains("backup"),
+        "why, tier by tier: {item}"
     );
     stack.stop().await;
 }

@@ -249,7 +249,7 @@ async fn a_failed_backup_text_moves_on_to_the_tertiary() {
 }
 
 #[tokio::test]
-async fn the_last_tier_failing_gives_up_with_an_undeliverable_alert_and_drops_the_text() {
+async fn the_last_tier_failing_gives_up_with_an_undeliverable_alert_and_keeps_the_text_listed() {
     let stack = seeded("st-lasttier", |s| {
         s["available"] = json!(false);
         s.as_object_mut().unwrap().remove("backup_dispatcher");
@@ -287,9 +287,15 @@ async fn the_last_tier_failing_gives_up_with_an_undeliverable_alert_and_drops_th
     assert!(alerts_of(&alerts, "cascade").is_empty(), "{alerts:?}");
     let items = stack.aws.message_log_items().await;
     let inbound_item = item(&items, &inbound);
+    // Listed as reached nobody, its words kept for `qdn redeliver`.
     assert!(
-        inbound_item.get("relay_body").is_none(),
-        "the kept text is dropped: {inbound_item}"
+        inbound_item["relay_body"].is_string(),
+        "the kept text stays: {inbound_item}"
+    );
+    assert_eq!(inbound_item["fate"], "undeliverable", "{inbound_item}");
+    assert_eq!(
+        inbound_item["unresolved_day"], inbound_item["msg_day"],
+        "{inbound_item}"
     );
     assert_eq!(item(&items, &tertiary_sid)["delivery_status"], "failed");
     stack.stop().await;

@@ -743,3 +743,87 @@ fn the_heartbeat_can_send_the_handover_text() {
         );
     }
 }
+
+/// The indexes `qdn messages` queries, as the tests' tables have them (the fixture's
+/// `create_message_table`), on either shape of the message table; `by-day-only` is
+/// the first step of upgrading a stack deployed before them.
+#[test]
+fn the_message_table_has_the_time_ordered_indexes_the_fixture_has() {
+    use relay_tests::moto::MESSAGE_LISTING_ATTRIBUTES;
+    let indexes = |template: &Template, table: &str| -> Vec<(String, String, Vec<String>)> {
+        let resource = template.resource(table);
+        let listed = path(resource, &["Properties", "GlobalSecondaryIndexes"])
+            .map(one_or_many)
+            .unwrap_or_default();
+        listed
+            .into_iter()
+            .map(|index| {
+                let name = field(index, "IndexName")
+                    .and_then(literal)
+                    .unwrap()
+                    .to_string();
+                let keys: Vec<&str> = one_or_many(field(index, "KeySchema").unwrap())
+                    .into_iter()
+                    .map(|key| field(key, "AttributeName").and_then(literal).unwrap())
+                    .collect();
+                let projected =
+                    one_or_many(path(index, &["Projection", "NonKeyAttributes"]).unwrap())
+                        .into_iter()
+                        .map(|a| literal(a).unwrap().to_string())
+                        .collect();
+                (name, keys.join(" "), projected)
+            })
+            .collect()
+    };
+    let listing: Vec<String> = MESSAGE_LISTING_ATTRIBUTES
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    for (replica, table) in [
+        ("", "MessageLogTable"),
+        ("eu-west-1", "MessageLogGlobalTable"),
+    ] {
+        let template = Template::load_with(&[("ReplicaRegion", replica)]);
+        assert_eq!(
+            indexes(&template, table),
+            [
+                (
+                    "by_day".to_string(),
+                    "msg_day received_at".to_string(),
+                    listing.clone()
+                ),
+                (
+                    "unresolved_by_day".to_string(),
+                    "unresolved_day received_at".to_string(),
+                    listing.clone()
+                ),
+            ],
+            "{table}"
+        );
+        assert!(
+            !listing.contains(&"relay_body".to_string()),
+            "an index never holds the driver's words"
+        );
+        let first_step = Template::load_with(&[
+            ("ReplicaRegion", replica),
+            ("MessageListIndexes", "by-day-only"),
+        ]);
+        let names: Vec<String> = indexes(&first_step, table)
+            .into_iter()
+            .map(|i| i.0)
+            .collect();
+        assert_eq!(names, ["by_day"], "{table}");
+        let defined = path(
+            first_step.resource(table),
+            &["Properties", "AttributeDefinitions"],
+        )
+        .map(one_or_many)
+        .unwrap();
+        assert!(
+            defined
+                .iter()
+                .all(|d| field(d, "AttributeName").and_then(literal) != Some("unresolved_day")),
+            "no definition without its index: {table}"
+        );
+    }
+}

@@ -11,6 +11,7 @@
 //! - [`iam`]: what IAM authorises for a recorded call, and what a role grants.
 //! - [`sdk_calls`]: the AWS SDK operations the functions' code calls.
 
+pub mod acks;
 pub mod dynamo_json;
 pub mod events;
 pub mod function;

@@ -19,8 +19,8 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
 pub use fixture::{
-    ACK_MAX_RECEIVE_COUNT, Alert, AwsFixture, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_FROM_NUMBER,
-    TEST_JWT_KEY,
+    ACK_MAX_RECEIVE_COUNT, Alert, AwsFixture, MESSAGE_LISTING_ATTRIBUTES, TEST_ACCOUNT_SID,
+    TEST_AUTH_TOKEN, TEST_FROM_NUMBER, TEST_JWT_KEY,
 };
 
 const READY_PREFIX: &str = "moto listening on ";

@@ -25,7 +25,10 @@ Examples:
   qdn dispatchers check
   qdn --json dispatchers show sergio-main
   qdn token sergio-main --ttl 1h
-  qdn trail SM0123456789abcdef0123456789abcdef";
+  qdn trail SM0123456789abcdef0123456789abcdef
+  qdn messages --since 2h --undelivered
+  qdn redeliver SM0123456789abcdef0123456789abcdef
+  qdn timers dead";
 
 const ROTA_HELP: &str = "\
 The rota is text, the same in the file `qdn rota set` reads, in `qdn rota show` and
@@ -82,6 +85,12 @@ pub struct GlobalArgs {
     /// The primary when no rota covers the instant (no rota, a gap, an unreadable rota) [env: PRIMARY_DISPATCHER_ID] [default: sergio-main]
     #[arg(long, global = true, value_name = "ID")]
     pub primary_dispatcher_id: Option<String>,
+    /// The acknowledgement timers' queue [env: ACK_QUEUE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub ack_queue_url: Option<String>,
+    /// The timers' dead-letter queue [env: ACK_DEAD_LETTER_QUEUE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub ack_dead_letter_queue_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +142,63 @@ Examples:
   qdn trail SM0123456789abcdef0123456789abcdef
   qdn --json trail SM0123456789abcdef0123456789abcdef")]
     Trail(TrailArgs),
+    /// Recent drivers' texts, newest first, with what became of each
+    #[command(after_help = "\
+Columns: WHEN (received, as an age), SID (the driver's MessageSid), DRIVER (masked),
+TIER and DISPATCHER (where the text is now: the tier, and the primary its cascade
+started from), DELIVERY (Twilio's last status for the text out), FATE (delivered,
+sent, awaiting ack, escalated, acknowledged, answered, redelivered; or the fates of
+a text that reached nobody: undeliverable, outcome unknown, unacknowledged).
+
+Served by the message table's time-ordered indexes (by day, newest first), page by
+page until --since: never a scan, and no limit hides a text. Dispatchers' own texts
+(commands and answers) are not listed; `qdn trail` shows them. What is listed is what
+the message log still holds: each text lives its dispatcher's message_log_ttl
+(default a day).
+
+With --json: {\"since\", \"messages\": [{\"message_sid\", \"received_at\", \"driver\",
+\"tier\", \"dispatcher_id\", \"delivery_status\", \"fate\", \"unresolved\", ...}]}.
+
+Examples:
+  qdn messages
+  qdn messages --since 2h --undelivered
+  qdn --json messages --dispatcher sergio-main")]
+    Messages(MessagesArgs),
+    /// Send a text that reached nobody down the cascade again, as now configured
+    #[command(after_help = "\
+For a text `qdn messages --undelivered` lists (undeliverable, outcome unknown,
+unacknowledged), once the cause is mended: the text goes to whoever is primary now
+by the rota, down the cascade as the webhook sends it (references, timers, alerts),
+once even if two operators run this at once. The trail records it as redelivered by
+the operator.
+
+Exit status: 0 when it went out; 1 for a text someone got (delivered, acknowledged,
+answered), one still on its way, one already being redelivered, or an unknown SID;
+2 when it could not be sent (it stays listed as undelivered, with why).
+
+It reads the variables sms-inbound reads: STATE_TABLE, MESSAGE_TABLE,
+ALERT_TOPIC_ARN, TWILIO_SECRET_ID, PRIMARY_DISPATCHER_ID, HEARTBEAT_MAX_AGE_SECS,
+DEFAULT_COUNTRY_CODE, REPLY_WINDOW_SECS, and ACK_QUEUE_URL / ACK_TIMEOUT_SECS when
+acknowledgement is on.
+
+Examples:
+  qdn redeliver SM0123456789abcdef0123456789abcdef")]
+    Redeliver(RedeliverArgs),
+    /// The acknowledgement timers that failed five times: list them, or put them back
+    #[command(after_help = "\
+Timers land in the dead-letter queue (ACK_DEAD_LETTER_QUEUE_URL) when ack-timeout
+failed on them five times; the alarm qdn-ack-timers-dead-lettered fires. Their texts
+may not have escalated. Mend the cause (see the ack-timeout log), then redrive: each
+timer goes back to ACK_QUEUE_URL at once and ack-timeout handles it as a late timer
+(it escalates only a text still awaiting its ACK).
+
+Examples:
+  qdn timers dead
+  qdn timers redrive")]
+    Timers {
+        #[command(subcommand)]
+        command: TimersCommand,
+    },
     /// POST a driver's text to a webhook URL, signed exactly as Twilio signs it
     #[command(after_help = "\
 Builds the form Twilio sends for an incoming SMS (a fresh MessageSid, AccountSid from
@@ -194,6 +260,51 @@ Examples:
   qdn dispatchers check
   qdn dispatchers check --primary-dispatcher-id sergio-main")]
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TimersCommand {
+    /// List the dead-lettered timers, each with the text it belonged to
+    #[command(after_help = "\
+Reads without taking: every timer stays in the queue. With --json: {\"timers\":
+[{\"sqs_message_id\", \"message_sid\", \"forwarded_sid\", \"reference\", \"sent_at\",
+\"receive_count\", \"fate\", ...}]}.
+
+Examples:
+  qdn timers dead
+  qdn --json timers dead")]
+    Dead,
+    /// Move every dead-lettered timer back to the timer queue, to be handled now
+    #[command(after_help = "\
+Each timer is sent to ACK_QUEUE_URL without delay, then deleted from the dead-letter
+queue (a timer is never dropped before it is back). A body that is not a timer is
+left where it is and reported (exit 1).
+
+Examples:
+  qdn timers redrive")]
+    Redrive,
+}
+
+#[derive(Debug, Args)]
+pub struct MessagesArgs {
+    /// How far back: 90s, 30m, 2h, 1d (at most 366d)
+    #[arg(long, value_name = "DURATION", default_value = "24h")]
+    pub since: String,
+    /// Only the texts that reached nobody: undeliverable, outcome unknown, unacknowledged
+    #[arg(long)]
+    pub undelivered: bool,
+    /// Only the texts whose cascade started at this dispatcher
+    #[arg(long, value_name = "ID")]
+    pub dispatcher: Option<String>,
+    /// Items per page of the index (all pages are read)
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub page_size: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct RedeliverArgs {
+    /// The driver's inbound MessageSid (as `qdn messages` lists it)
+    pub message_sid: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -149,6 +149,8 @@ pub struct Settings {
     jwt_secret_id: Option<String>,
     pub default_country: CountryCode,
     pub primary_dispatcher_id: DispatcherId,
+    ack_queue_url: Option<String>,
+    ack_dead_letter_queue_url: Option<String>,
 }
 
 impl Settings {
@@ -189,8 +191,16 @@ impl Settings {
                 source_name(&args.primary_dispatcher_id, "PRIMARY_DISPATCHER_ID")
             ))
         })?;
+        let ack_queue_url = pick(&args.ack_queue_url, "ack-queue-url", "ACK_QUEUE_URL")?;
+        let ack_dead_letter_queue_url = pick(
+            &args.ack_dead_letter_queue_url,
+            "ack-dead-letter-queue-url",
+            "ACK_DEAD_LETTER_QUEUE_URL",
+        )?;
         Ok(Settings {
             json: args.json,
+            ack_queue_url,
+            ack_dead_letter_queue_url,
             state_table,
             message_table,
             twilio_secret_id,
@@ -222,6 +232,20 @@ impl Settings {
                     ))
                 }),
         }
+    }
+
+    /// `ACK_QUEUE_URL`: where acknowledgement timers wait (unset: acknowledgement off).
+    pub fn ack_queue_url(&self) -> Option<&str> {
+        self.ack_queue_url.as_deref()
+    }
+
+    /// `ACK_DEAD_LETTER_QUEUE_URL`: where timers ack-timeout failed on are parked.
+    pub fn ack_dead_letter_queue_url(&self) -> Result<&str, Failure> {
+        self.ack_dead_letter_queue_url.as_deref().ok_or_else(|| {
+            Failure::usage(
+                "ACK_DEAD_LETTER_QUEUE_URL is not set (or give --ack-dead-letter-queue-url)",
+            )
+        })
     }
 
     pub fn jwt_secret_id(&self) -> Result<&str, Failure> {

@@ -11,8 +11,11 @@ mod context;
 mod dispatchers;
 mod format;
 mod message_trail;
+mod messages;
+mod redeliver;
 mod rota;
 mod store;
+mod timers;
 mod token;
 mod trail;
 mod webhook;
@@ -69,6 +72,9 @@ async fn run(cli: Cli) -> CommandResult {
         Command::Dispatchers { command } => dispatchers::run(&settings, command).await,
         Command::Token(args) => token::run(&settings, args).await,
         Command::Trail(args) => trail::run(&settings, args).await,
+        Command::Messages(args) => messages::run(&settings, args).await,
+        Command::Redeliver(args) => redeliver::run(&settings, &cli.global, args).await,
+        Command::Timers { command } => timers::run(&settings, command).await,
         Command::Webhook(args) => webhook::run(&settings, args).await,
     }
 }
@@ -192,7 +198,7 @@ mod tests {
         );
         assert_eq!(
             missing_command_line(&[]),
-            "`qdn` needs a command: who, rota, dispatchers, token, trail, webhook (see `qdn --help`)"
+            "`qdn` needs a command: who, rota, dispatchers, token, trail, messages, redeliver, timers, webhook (see `qdn --help`)"
         );
     }
 

@@ -170,6 +170,27 @@ pub fn build_trail(main: &serde_json::Value, forwards: &[serde_json::Value]) -> 
             detail: failure,
         });
     }
+    if let Some(at) = num(main, "redelivered_at") {
+        events.push(TrailEvent {
+            at: Some(at),
+            event: "redelivered".into(),
+            detail: format!(
+                "sent again by an operator (qdn redeliver, {} time(s))",
+                num(main, "redeliveries").unwrap_or(1)
+            ),
+        });
+    }
+    // Still unresolved: said last, with what to do about it.
+    if main.get("unresolved_day").is_some() {
+        events.push(TrailEvent {
+            at: None,
+            event: "reached nobody".into(),
+            detail: format!(
+                "{}: listed by `qdn messages --undelivered`; `qdn redeliver {sid}` sends it again once the cause is mended",
+                text(main, "fate").unwrap_or_else(|| "undeliverable".into()).replace('_', " ")
+            ),
+        });
+    }
     // Oldest first; events the log has no time for keep their place after the timed
     // ones before them.
     let mut last = i64::MIN;
@@ -230,6 +251,37 @@ mod tests {
         assert!(!all.contains("6195550123"), "numbers are masked: {all}");
         let times: Vec<i64> = trail.events.iter().filter_map(|e| e.at).collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    }
+
+    #[test]
+    fn a_text_that_reached_nobody_says_so_last_and_a_redelivery_is_on_the_trail() {
+        let inbound = json!({
+            "message_sid": "SMa", "record_type": "inbound", "state": "undelivered",
+            "received_at": 100, "from_number": "+16195550123", "to_number": "+15005550006",
+            "failure": "primary: refused", "fate": "undeliverable", "unresolved_day": "1970-01-01"
+        });
+        let trail = build_trail(&inbound, &[]);
+        let last = trail.events.last().unwrap();
+        assert_eq!(last.event, "reached nobody");
+        assert!(
+            last.detail.starts_with("undeliverable: "),
+            "{}",
+            last.detail
+        );
+        assert!(last.detail.contains("qdn redeliver SMa"), "{}", last.detail);
+
+        let redelivered = json!({
+            "message_sid": "SMa", "record_type": "inbound", "state": "forwarded",
+            "received_at": 100, "redelivered_at": 900, "redeliveries": 1
+        });
+        let trail = build_trail(&redelivered, &[]);
+        let event = trail
+            .events
+            .iter()
+            .find(|e| e.event == "redelivered")
+            .unwrap();
+        assert_eq!(event.at, Some(900));
+        assert!(trail.events.iter().all(|e| e.event != "reached nobody"));
     }
 
     #[test]

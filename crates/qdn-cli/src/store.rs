@@ -4,9 +4,12 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use relay_aws::dynamo::{condition_held, unavailable};
+use relay_aws::dynamo::{DynamoItem, condition_held, unavailable};
+use relay_core::claim::RecordState;
 use relay_core::dispatcher::DispatcherAttribute;
+use relay_core::fate::{MessageSummary, day_buckets};
 use relay_core::ids::DispatcherId;
+use relay_core::message_items::{ItemDamage, decode_message_summary};
 use relay_core::ports::StoreError;
 use relay_core::rota::{ROTA_ATTRIBUTE, ROTA_KEY, UPDATED_AT_ATTRIBUTE};
 
@@ -100,6 +103,31 @@ pub fn new_item_fields(now: i64) -> [(DispatcherAttribute, Field); 2] {
 }
 
 const KEY: &str = DispatcherAttribute::DispatcherId.as_str();
+
+/// Which texts `qdn messages` asks the message table's indexes for.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub since: i64,
+    pub now: i64,
+    /// Only those that reached nobody: the sparse index.
+    pub undelivered: bool,
+    pub dispatcher: Option<DispatcherId>,
+    pub page_size: i32,
+}
+
+/// A listed item: a driver's text, or one whose item is damaged (its key, and what).
+#[derive(Debug, Clone)]
+pub enum Listed {
+    Text(Box<MessageSummary>),
+    Damaged { key: String, damage: ItemDamage },
+}
+
+/// What the listing read: the texts newest first, and the pages it took.
+#[derive(Debug, Clone)]
+pub struct ListingResult {
+    pub texts: Vec<Listed>,
+    pub pages: u32,
+}
 
 /// The operator's view of both tables.
 pub struct OperatorStore {
@@ -281,6 +309,79 @@ impl OperatorStore {
             }
         }
         Ok(Some(crate::message_trail::build_trail(&main, &forwards)))
+    }
+
+    /// `qdn messages`: one query per day bucket (newest first), every page of it,
+    /// on `by_day` or (undelivered only) the sparse `unresolved_by_day`. Dispatchers'
+    /// own texts and, with `--dispatcher`, other cascades are filtered out by the
+    /// query; texts whose log has expired (TTL deletes lazily) are left out.
+    pub async fn messages(&self, listing: &Listing) -> Result<ListingResult, StoreError> {
+        let (index, day) = if listing.undelivered {
+            ("unresolved_by_day", "unresolved_day")
+        } else {
+            ("by_day", "msg_day")
+        };
+        let mut filter =
+            "record_type = :inbound AND NOT (#state IN (:command, :answered))".to_string();
+        if listing.dispatcher.is_some() {
+            filter.push_str(" AND dispatcher_id = :dispatcher");
+        }
+        let mut result = ListingResult {
+            texts: Vec::new(),
+            pages: 0,
+        };
+        for bucket in day_buckets(listing.since, listing.now) {
+            let mut start = None;
+            loop {
+                let mut query = self
+                    .client
+                    .query()
+                    .table_name(&self.message_table)
+                    .index_name(index)
+                    .key_condition_expression("#day = :day AND received_at >= :since")
+                    .filter_expression(&filter)
+                    .expression_attribute_names("#day", day)
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_values(":day", s(&bucket))
+                    .expression_attribute_values(":since", n(listing.since))
+                    .expression_attribute_values(":inbound", s("inbound"))
+                    .expression_attribute_values(":command", s(RecordState::Command.as_str()))
+                    .expression_attribute_values(":answered", s(RecordState::Answered.as_str()))
+                    .scan_index_forward(false)
+                    .limit(listing.page_size)
+                    .set_exclusive_start_key(start.take());
+                if let Some(dispatcher) = &listing.dispatcher {
+                    query =
+                        query.expression_attribute_values(":dispatcher", s(dispatcher.as_str()));
+                }
+                let page = query
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(&self.message_table, "Query", e))?;
+                result.pages += 1;
+                for item in page.items() {
+                    let listed = match decode_message_summary(&DynamoItem(item)) {
+                        Ok(summary) if summary.expires_at.is_some_and(|at| at < listing.now) => {
+                            continue;
+                        }
+                        Ok(summary) => Listed::Text(Box::new(summary)),
+                        Err(damage) => Listed::Damaged {
+                            key: match item.get("message_sid") {
+                                Some(AttributeValue::S(key)) => key.clone(),
+                                _ => "?".into(),
+                            },
+                            damage,
+                        },
+                    };
+                    result.texts.push(listed);
+                }
+                match page.last_evaluated_key {
+                    Some(key) if !key.is_empty() => start = Some(key),
+                    _ => break,
+                }
+            }
+        }
+        Ok(result)
     }
 
     async fn raw_item(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {

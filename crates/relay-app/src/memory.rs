@@ -15,13 +15,15 @@ use relay_core::claim::{
 use relay_core::conversation::Conversation;
 use relay_core::delivery::DeliveryStatus;
 use relay_core::dispatcher::{DispatcherAttribute, DispatcherRecord, Flag};
+use relay_core::fate::{Fate, MessageSummary, Unreached};
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::phone::PhoneNumber;
 use relay_core::ports::{
     AckStore, AlertError, AlertPublisher, ClaimStore, CommandRecord, ConversationStore,
     DeliveryHealth, DeliveryLog, DispatcherStore, Finish, ForwardRecord, ForwardedMessage,
-    MessageLog, MovedOn, Observed, OutboundLog, OutboundRecord, OutgoingSms, ProblemLog, RelayText,
-    SendError, SenderSource, SentSms, SmsSender, StoreError, TimerError, TimerQueue,
+    LoggedText, MessageLog, MovedOn, Observed, OutboundLog, OutboundRecord, OutgoingSms,
+    ProblemLog, RelayText, SendError, SenderSource, SentSms, SmsSender, StoreError, TimerError,
+    TimerQueue, UnreachedRecord,
 };
 use relay_core::problem::ProblemKey;
 use relay_core::reference::TextRef;
@@ -171,9 +173,18 @@ pub struct MemoryMessageLog {
     deliveries: Mutex<HashMap<String, DeliveryHealth>>,
     moves: Mutex<Vec<MovedOn>>,
     known_problems: Mutex<BTreeSet<ProblemKey>>,
+    /// Inbound SID → how it reached nobody, and why, while unresolved.
+    unreached: Mutex<HashMap<String, (Unreached, String)>>,
+    /// Texts whose first try reached nobody, by inbound SID.
+    unsent: Mutex<HashMap<String, UnreachedRecord>>,
 }
 
 impl MemoryMessageLog {
+    /// How text `sid` reached nobody, while it is unresolved.
+    pub fn unreached(&self, sid: &str) -> Option<(Unreached, String)> {
+        self.unreached.lock().unwrap().get(sid).cloned()
+    }
+
     pub fn entry(&self, key: &str) -> Option<LogEntry> {
         self.entries.lock().unwrap().get(key).cloned()
     }
@@ -227,16 +238,14 @@ impl MemoryMessageLog {
 impl ClaimStore for MemoryMessageLog {
     async fn claim(&self, request: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
         let mut entries = self.entries.lock().unwrap();
-        if let Some(entry) = entries.get(request.key.as_str()) {
-            let abandoned = entry.state == RecordState::InProgress
-                && entry.lock_expires_at.is_some_and(|at| at < request.now);
-            if !abandoned {
-                return Ok(ClaimOutcome::Taken(ExistingRecord {
-                    state: entry.state,
-                    fingerprint: entry.fingerprint.clone(),
-                    response: entry.response.clone(),
-                }));
-            }
+        if let Some(entry) = entries.get(request.key.as_str())
+            && !request.may_take_over(entry.state, entry.lock_expires_at)
+        {
+            return Ok(ClaimOutcome::Taken(ExistingRecord {
+                state: entry.state,
+                fingerprint: entry.fingerprint.clone(),
+                response: entry.response.clone(),
+            }));
         }
         entries.insert(
             request.key.as_str().to_string(),
@@ -352,9 +361,91 @@ impl MessageLog for MemoryMessageLog {
         Ok(self.current.lock().unwrap().get(sid.as_str()).cloned())
     }
 
-    async fn forget_relay_text(&self, sid: &MessageSid) -> Result<(), StoreError> {
+    async fn resolved(&self, sid: &MessageSid) -> Result<(), StoreError> {
         self.relay.lock().unwrap().remove(sid.as_str());
+        self.unreached.lock().unwrap().remove(sid.as_str());
         Ok(())
+    }
+
+    async fn record_unreached(
+        &self,
+        record: &UnreachedRecord,
+        owner: &ClaimOwner,
+    ) -> Result<(), StoreError> {
+        self.finish_held(record.inbound_sid.as_str(), owner, |entry| {
+            entry.state = record.fate.claim_state();
+        })?;
+        let sid = record.inbound_sid.as_str().to_string();
+        self.relay
+            .lock()
+            .unwrap()
+            .insert(sid.clone(), record.relay.clone());
+        self.unreached
+            .lock()
+            .unwrap()
+            .insert(sid.clone(), (record.fate, record.reason.clone()));
+        self.unsent.lock().unwrap().insert(sid, record.clone());
+        Ok(())
+    }
+
+    async fn mark_unreached(
+        &self,
+        sid: &MessageSid,
+        fate: Unreached,
+        reason: &str,
+        _now: i64,
+    ) -> Result<(), StoreError> {
+        self.unreached
+            .lock()
+            .unwrap()
+            .insert(sid.as_str().to_string(), (fate, reason.to_string()));
+        Ok(())
+    }
+
+    async fn logged_text(
+        &self,
+        sid: &MessageSid,
+        _now: i64,
+    ) -> Result<Option<LoggedText>, StoreError> {
+        let Some(entry) = self.entry(sid.as_str()) else {
+            return Ok(None);
+        };
+        let unreached = self.unreached(sid.as_str());
+        let unsent = self.unsent.lock().unwrap().get(sid.as_str()).cloned();
+        let forward = entry.forward.as_ref();
+        let current = self.current.lock().unwrap().get(sid.as_str()).cloned();
+        let summary = MessageSummary {
+            sid: sid.clone(),
+            state: entry.state,
+            received_at: forward
+                .map(|f| f.received_at)
+                .or(unsent.as_ref().map(|u| u.received_at))
+                .unwrap_or_default(),
+            from: forward
+                .map(|f| f.from.clone())
+                .or(unsent.as_ref().map(|u| u.from.clone())),
+            to: forward
+                .map(|f| f.to.clone())
+                .or(unsent.as_ref().map(|u| u.to.clone())),
+            tier: forward.map(|f| f.routing_decision),
+            dispatcher_id: forward.map(|f| f.dispatcher_id.clone()),
+            forwarded_sid: current.or(forward.map(|f| f.forwarded_sid.clone())),
+            delivery_status: None,
+            fate: match (&unreached, entry.state) {
+                (Some((fate, _)), _) => Fate::Unreached(*fate),
+                (None, RecordState::InProgress) => Fate::InProgress,
+                _ => Fate::Sent,
+            },
+            escalated: false,
+            redeliveries: 0,
+            failure: unreached.map(|(_, why)| why),
+            expires_at: forward.map(|f| f.expires_at),
+        };
+        Ok(Some(LoggedText {
+            summary,
+            kept: self.relay.lock().unwrap().get(sid.as_str()).cloned(),
+            body_truncated: forward.is_some_and(|f| f.body_truncated),
+        }))
     }
 
     async fn record_moved_on(&self, moved: &MovedOn) -> Result<(), StoreError> {

@@ -16,8 +16,8 @@ use crate::answer::error_body;
 use crate::metric;
 use relay_core::auth::AuthError;
 use relay_core::claim::{
-    CLAIM_LOCK_SECS, ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord,
-    IdempotencyKey, IdempotencyKeyError, RecordKind, RecordState, StoredResponse,
+    ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, ExistingRecord, IdempotencyKey,
+    IdempotencyKeyError, RecordKind, RecordState, StoredResponse,
 };
 use relay_core::dispatcher::DispatcherRecord;
 use relay_core::ids::DispatcherId;
@@ -197,12 +197,8 @@ impl Outbound<'_> {
         let owner = ClaimOwner::random();
         let fingerprint = request.fingerprint();
         let claim = ClaimRequest {
-            key: &claim_key,
-            kind: RecordKind::Idempotency,
-            owner: &owner,
             fingerprint: Some(&fingerprint),
-            now,
-            lock_secs: CLAIM_LOCK_SECS,
+            ..ClaimRequest::new(&claim_key, RecordKind::Idempotency, &owner, now)
         };
         // Independent reads: overlapping them saves a round trip on every request.
         let (dispatcher, mut claimed) =

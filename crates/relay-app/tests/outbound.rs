@@ -148,6 +148,7 @@ async fn a_key_in_flight_gets_409_and_no_send() {
             fingerprint: Some(&fingerprint),
             now: NOW,
             lock_secs: 60,
+            reclaims: None,
         })
         .await
         .unwrap();

@@ -16,6 +16,7 @@ use relay_core::claim::{
 use relay_core::delivery::DeliveryStatus;
 use relay_core::delivery::StatusUpdate;
 use relay_core::dispatcher::{DispatcherRecord, Flag};
+use relay_core::fate::Unreached;
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::phone::{CountryCode, PhoneNumber};
 use relay_core::ports::{ClaimStore, DeliveryLog, SendError};
@@ -163,7 +164,7 @@ async fn primary_gets_it_and_the_log_expires_after_the_dispatchers_ttl() {
 }
 
 #[tokio::test]
-async fn refusals_at_every_tier_release_the_claim_and_alert() {
+async fn refusals_at_every_tier_give_the_claim_back_keeping_the_text_and_alert() {
     let sender = ScriptedSender::failing_with([refused(21211), refused(21610), refused(21614)]);
     let world = World::new(seed(), sender);
     let error = world.relay(&sms("+16195550123", "hi")).await.unwrap_err();
@@ -171,10 +172,13 @@ async fn refusals_at_every_tier_release_the_claim_and_alert() {
     assert!(error.to_string().contains("21614"), "{error}");
     assert_eq!(world.sender.tried().len(), 3);
     assert_eq!(
-        world.log.entry(SID),
-        None,
-        "claim released for a redelivery"
+        world.log.entry(SID).map(|entry| entry.state),
+        Some(RecordState::Undelivered),
+        "the claim is given back as a record of the text, for a redelivery"
     );
+    let (fate, why) = world.log.unreached(SID).expect("listed as reached nobody");
+    assert_eq!(fate, Unreached::Undeliverable);
+    assert!(why.contains("21614"), "{why}");
     assert_eq!(world.alert_kinds(), vec![AlertKind::Undeliverable]);
 
     // The redelivery, once the number is fixed, forwards it.
@@ -196,7 +200,14 @@ async fn a_refusal_no_other_tier_can_fix_stops_the_cascade() {
         RelayError::Twilio(SendError::Rejected { .. })
     ));
     assert_eq!(world.sender.tried().len(), 1, "the backup was not tried");
-    assert_eq!(world.log.entry(SID), None);
+    assert_eq!(
+        world.log.entry(SID).map(|entry| entry.state),
+        Some(RecordState::Undelivered)
+    );
+    assert_eq!(
+        world.log.unreached(SID).map(|(fate, _)| fate),
+        Some(Unreached::Undeliverable)
+    );
 }
 
 #[tokio::test]
@@ -213,6 +224,11 @@ async fn an_unknown_outcome_keeps_the_claim_so_nothing_is_sent_twice() {
     assert_eq!(
         world.log.entry(SID).unwrap().state,
         RecordState::OutcomeUnknown
+    );
+    assert_eq!(
+        world.log.unreached(SID).map(|(fate, _)| fate),
+        Some(Unreached::OutcomeUnknown),
+        "listed as reached nobody, for an operator to judge"
     );
     assert_eq!(world.alert_kinds(), vec![AlertKind::Undeliverable]);
 
@@ -239,6 +255,7 @@ fn earlier_claim(at: i64) -> ClaimRequest<'static> {
         fingerprint: None,
         now: at,
         lock_secs: 60,
+        reclaims: None,
     }
 }
 
@@ -538,6 +555,7 @@ async fn a_move_whose_claim_was_never_finished_is_not_sent_again() {
         fingerprint: None,
         now: NOW - 600,
         lock_secs: 60,
+        reclaims: None,
     };
     world.log.claim(&abandoned).await.unwrap();
     let backup_sid = MessageSid::parse("SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").unwrap();
@@ -556,6 +574,7 @@ async fn a_move_whose_claim_was_never_finished_is_not_sent_again() {
             at: NOW,
             expires_at: NOW + 600,
             round: 0,
+            redelivered: false,
         })
         .await
         .unwrap();

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -24,16 +24,17 @@ use relay_core::delivery::DeliveryStatus;
 use relay_core::dispatcher::{
     DispatcherAttribute, DispatcherRecord, Flag, UnreadableDispatcher, decode_dispatcher,
 };
+use relay_core::fate::{Unreached, day_bucket};
 use relay_core::ids::DispatcherId;
 use relay_core::ids::MessageSid;
 use relay_core::message_items::{
-    ItemDamage, decode_claim_record, decode_conversation, decode_forward,
+    ItemDamage, decode_claim_record, decode_conversation, decode_forward, decode_message_summary,
 };
 use relay_core::phone::{CountryCode, PhoneNumber};
 use relay_core::ports::{
     AckStore, ClaimStore, CommandRecord, ConversationStore, DeliveryHealth, DeliveryLog,
-    DispatcherStore, Finish, ForwardRecord, ForwardedMessage, MessageLog, MovedOn, Observed,
-    OutboundLog, OutboundRecord, ProblemLog, RelayText, StoreError,
+    DispatcherStore, Finish, ForwardRecord, ForwardedMessage, LoggedText, MessageLog, MovedOn,
+    Observed, OutboundLog, OutboundRecord, ProblemLog, RelayText, StoreError, UnreachedRecord,
 };
 use relay_core::problem::ProblemKey;
 use relay_core::reference::TextRef;
@@ -496,32 +497,54 @@ impl ClaimStore for DynamoMessageLog {
     #[instrument(level = "debug", skip_all, fields(table = %self.table, key = %request.key))]
     async fn claim(&self, request: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
         let now = request.now;
-        let mut put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("message_sid", s(request.key.as_str()))
-            .item("record_type", s(request.kind.as_str()))
-            .item("state", s(RecordState::InProgress.as_str()))
-            .item("claim_owner", s(request.owner.as_str()))
-            .item("received_at", n(now))
-            .item("lock_expires_at", n(now + request.lock_secs))
-            .item("expires_at", n(now + request.lock_secs + CLAIM_RETENTION_SECS))
+        // An update, not a put: a record taken over (an undelivered text, by the
+        // webhook's retry or an operator's redelivery) keeps what it holds, its words
+        // and first receive time included, until the new holder writes its outcome.
+        let mut set = vec![
+            "record_type = :kind",
+            "#state = :in_progress",
+            "claim_owner = :owner",
+            "received_at = if_not_exists(received_at, :now)",
+            "lock_expires_at = :lock",
+            "expires_at = if_not_exists(expires_at, :expires)",
+        ];
+        let mut update = self
+            .update_item(request.key.as_str())
+            .expression_attribute_values(":kind", s(request.kind.as_str()))
+            .expression_attribute_values(":owner", s(request.owner.as_str()))
+            .expression_attribute_values(":lock", n(now + request.lock_secs))
+            .expression_attribute_values(
+                ":expires",
+                n(now + request.lock_secs + CLAIM_RETENTION_SECS),
+            )
+            // The same rule as `ClaimRequest::may_take_over`.
             .condition_expression(
-                "attribute_not_exists(message_sid) OR (#state = :in_progress AND lock_expires_at < :now)",
+                "attribute_not_exists(message_sid) OR (#state = :in_progress AND lock_expires_at < :now) \
+                 OR #state = :undelivered OR #state = :reclaims",
             )
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":in_progress", s(RecordState::InProgress.as_str()))
+            .expression_attribute_values(":undelivered", s(RecordState::Undelivered.as_str()))
+            .expression_attribute_values(
+                ":reclaims",
+                // Without a state to reclaim, a name no state has.
+                s(request.reclaims.map_or("-", RecordState::as_str)),
+            )
             .expression_attribute_values(":now", n(now))
             // What the earlier holder left comes back with the refusal: no second read.
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if let Some(fingerprint) = request.fingerprint {
-            put = put.item("request_fingerprint", s(fingerprint));
+            set.push("request_fingerprint = :fingerprint");
+            update = update.expression_attribute_values(":fingerprint", s(fingerprint));
         }
-        match put.send().await {
+        match update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .send()
+            .await
+        {
             Ok(_) => Ok(ClaimOutcome::Acquired),
             Err(e) => match e.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(refused)) => {
+                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
                     let item = refused.item.as_ref().ok_or_else(|| {
                         self.malformed(request.key, "the refused claim did not return the item")
                     })?;
@@ -529,7 +552,7 @@ impl ClaimStore for DynamoMessageLog {
                         self.existing_record(request.key, item)?,
                     ))
                 }
-                _ => Err(unavailable(&self.table, "PutItem", e)),
+                _ => Err(unavailable(&self.table, "UpdateItem", e)),
             },
         }
     }
@@ -624,6 +647,31 @@ fn number(item: &Item, name: &str) -> Option<i64> {
     }
 }
 
+/// The words of a text kept on its inbound item (`relay_*`), if they are still kept.
+fn kept_text(item: &Item) -> Option<RelayText> {
+    let body = text(item, "relay_body")?;
+    let media_urls = match item.get("relay_media") {
+        Some(AttributeValue::L(values)) => values
+            .iter()
+            .filter_map(|v| v.as_s().ok().cloned())
+            .collect(),
+        _ => Vec::new(),
+    };
+    // Written as E.164 (or empty when the sender could not be answered).
+    let driver = text(item, "relay_driver")
+        .and_then(|raw| PhoneNumber::parse(&raw, CountryCode::NANP).ok())
+        .map(|number| Driver {
+            number,
+            first_words: text(item, "relay_words").unwrap_or_default(),
+        });
+    Some(RelayText {
+        body,
+        driver,
+        media_urls,
+        status_callback: text(item, "relay_callback").filter(|c| !c.is_empty()),
+    })
+}
+
 fn attribute_map<const N: usize>(
     values: [(&'static str, AttributeValue); N],
 ) -> HashMap<String, AttributeValue> {
@@ -649,12 +697,25 @@ impl MessageLog for DynamoMessageLog {
             num_media = :media, body_truncated = :truncated, attempts = :attempts, \
             forwarded_at = :at, expires_at = :expires, relay_body = :relay_body, \
             relay_media = :relay_media, relay_callback = :relay_callback, \
-            relay_driver = :relay_driver, relay_words = :relay_words \
-            REMOVE lock_expires_at";
+            relay_driver = :relay_driver, relay_words = :relay_words, \
+            received_at = :received, msg_day = :day";
+        // Out again: no longer one that reached nobody.
+        let remove = "REMOVE lock_expires_at, unresolved_day, fate";
+        let set = match record.redeliveries {
+            Some(_) => {
+                format!("{set}, redeliveries = :redeliveries, redelivered_at = :at {remove}")
+            }
+            None => format!("{set} {remove}"),
+        };
         let (condition, held) = Self::held_by(owner);
         let driver = record.relay.driver.as_ref();
         let mut values = attribute_map(held);
+        if let Some(redeliveries) = record.redeliveries {
+            values.insert(":redeliveries".into(), n(redeliveries));
+        }
         values.extend(attribute_map([
+            (":received", n(record.received_at)),
+            (":day", s(day_bucket(record.received_at))),
             (":final", s(RecordState::Forwarded.as_str())),
             (":tier", s(record.routing_decision.as_str())),
             (":dispatcher", s(record.dispatcher_id.as_str())),
@@ -831,29 +892,7 @@ impl MessageLog for DynamoMessageLog {
         if number(&item, "expires_at").is_some_and(|at| at < now) {
             return Ok(None);
         }
-        let Some(body) = text(&item, "relay_body") else {
-            return Ok(None);
-        };
-        let media_urls = match item.get("relay_media") {
-            Some(AttributeValue::L(values)) => values
-                .iter()
-                .filter_map(|v| v.as_s().ok().cloned())
-                .collect(),
-            _ => Vec::new(),
-        };
-        // Written as E.164 (or empty when the sender could not be answered).
-        let driver = text(&item, "relay_driver")
-            .and_then(|raw| PhoneNumber::parse(&raw, CountryCode::NANP).ok())
-            .map(|number| Driver {
-                number,
-                first_words: text(&item, "relay_words").unwrap_or_default(),
-            });
-        Ok(Some(RelayText {
-            body,
-            driver,
-            media_urls,
-            status_callback: text(&item, "relay_callback").filter(|c| !c.is_empty()),
-        }))
+        Ok(kept_text(&item))
     }
 
     #[instrument(level = "debug", skip(self), fields(table = %self.table))]
@@ -870,21 +909,140 @@ impl MessageLog for DynamoMessageLog {
             .and_then(|raw| MessageSid::parse(&raw).ok()))
     }
 
-    async fn forget_relay_text(&self, sid: &MessageSid) -> Result<(), StoreError> {
+    async fn resolved(&self, sid: &MessageSid) -> Result<(), StoreError> {
         let result = self
             .update_item(sid.as_str())
-            .update_expression("REMOVE relay_body, relay_media, relay_callback")
+            .update_expression(
+                "REMOVE relay_body, relay_media, relay_callback, unresolved_day, fate",
+            )
             .condition_expression("attribute_exists(message_sid)")
             .send()
             .await;
         condition_held(&self.table, "UpdateItem", result).map(|_| ())
     }
 
+    #[instrument(level = "debug", skip_all, fields(table = %self.table, message_sid = %record.inbound_sid))]
+    async fn record_unreached(
+        &self,
+        record: &UnreachedRecord,
+        owner: &ClaimOwner,
+    ) -> Result<(), StoreError> {
+        let (condition, held) = Self::held_by(owner);
+        let driver = record.relay.driver.as_ref();
+        let day = day_bucket(record.received_at);
+        let mut values = attribute_map(held);
+        values.extend(attribute_map([
+            (":final", s(record.fate.claim_state().as_str())),
+            (":fate", s(record.fate.as_str())),
+            (":failure", s(&record.reason)),
+            (":dispatcher", s(record.dispatcher_id.as_str())),
+            (":from", s(&record.from)),
+            (":to", s(&record.to)),
+            (":media", n(record.relay.media_urls.len())),
+            (":truncated", AttributeValue::Bool(record.body_truncated)),
+            (":relay_body", s(&record.relay.body)),
+            (":relay_media", strings(&record.relay.media_urls)),
+            (
+                ":relay_callback",
+                s(record.relay.status_callback.as_deref().unwrap_or_default()),
+            ),
+            (
+                ":relay_driver",
+                s(driver.map(|d| d.number.as_str()).unwrap_or_default()),
+            ),
+            (
+                ":relay_words",
+                s(driver.map(|d| d.first_words.as_str()).unwrap_or_default()),
+            ),
+            (":received", n(record.received_at)),
+            (":day", s(day)),
+            (":expires", n(record.expires_at)),
+            (":redeliveries", n(record.redeliveries)),
+        ]));
+        let result = self
+            .update_item(record.inbound_sid.as_str())
+            .update_expression(
+                "SET #state = :final, fate = :fate, failure = :failure, dispatcher_id = :dispatcher, \
+                 from_number = :from, to_number = :to, num_media = :media, body_truncated = :truncated, \
+                 relay_body = :relay_body, relay_media = :relay_media, relay_callback = :relay_callback, \
+                 relay_driver = :relay_driver, relay_words = :relay_words, received_at = :received, \
+                 msg_day = :day, unresolved_day = :day, expires_at = :expires, redeliveries = :redeliveries \
+                 REMOVE lock_expires_at",
+            )
+            .condition_expression(condition)
+            .expression_attribute_names("#state", "state")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        if condition_held(&self.table, "UpdateItem", result)? {
+            Ok(())
+        } else {
+            Err(StoreError::ClaimLost {
+                table: self.table.clone(),
+                key: record.inbound_sid.to_string(),
+            })
+        }
+    }
+
+    #[instrument(level = "debug", skip(self, reason), fields(table = %self.table))]
+    async fn mark_unreached(
+        &self,
+        sid: &MessageSid,
+        fate: Unreached,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        // The unresolved index's day is the text's own (`msg_day`, written with it);
+        // an item from before the index had none, and takes its receive day.
+        let result = self
+            .update_item(sid.as_str())
+            .update_expression(
+                "SET fate = :fate, failure = :failure, \
+                 unresolved_day = if_not_exists(msg_day, :today)",
+            )
+            .condition_expression("attribute_exists(message_sid)")
+            .expression_attribute_values(":fate", s(fate.as_str()))
+            .expression_attribute_values(":failure", s(reason))
+            .expression_attribute_values(":today", s(day_bucket(now)))
+            .send()
+            .await;
+        condition_held(&self.table, "UpdateItem", result).map(|_| ())
+    }
+
+    #[instrument(level = "debug", skip(self), fields(table = %self.table))]
+    async fn logged_text(
+        &self,
+        sid: &MessageSid,
+        now: i64,
+    ) -> Result<Option<LoggedText>, StoreError> {
+        let output = self
+            .get_item(sid.as_str())
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.table, "GetItem", e))?;
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        if text(&item, "record_type").as_deref() != Some("inbound")
+            || number(&item, "expires_at").is_some_and(|at| at < now)
+        {
+            return Ok(None);
+        }
+        let summary = decode_message_summary(&DynamoItem(&item))
+            .map_err(|damage| self.damaged(sid.as_str(), damage))?;
+        Ok(Some(LoggedText {
+            summary,
+            kept: kept_text(&item),
+            body_truncated: matches!(item.get("body_truncated"), Some(AttributeValue::Bool(true))),
+        }))
+    }
+
     #[instrument(level = "debug", skip_all, fields(table = %self.table, message_sid = %moved.inbound_sid))]
     async fn record_moved_on(&self, moved: &MovedOn) -> Result<(), StoreError> {
         let attempts = serde_dynamo::to_attribute_value(&moved.attempts)
             .map_err(|e| unavailable(&self.table, "serialise attempts", e))?;
-        let values = attribute_map([
+        let mut values = attribute_map([
             (":failed", s(moved.failed_sid.as_str())),
             (":tier", s(moved.tier.as_str())),
             (":reason", s(&moved.cascade_reason)),
@@ -896,16 +1054,23 @@ impl MessageLog for DynamoMessageLog {
             (":empty", AttributeValue::L(Vec::new())),
             (":at", n(moved.at)),
         ]);
+        let redelivered = if moved.redelivered {
+            values.insert(":zero".into(), n(0));
+            values.insert(":one".into(), n(1));
+            ", redeliveries = if_not_exists(redeliveries, :zero) + :one, redelivered_at = :at"
+        } else {
+            ""
+        };
         // Only while the item still points at the failed message: a move is made once.
         let inbound = Update::builder()
             .table_name(&self.table)
             .key("message_sid", s(moved.inbound_sid.as_str()))
-            .update_expression(
+            .update_expression(format!(
                 "SET routing_decision = :tier, cascade_reason = :reason, forwarded_sid = :fsid, \
                  forwarded_to = :fto, delivery_status = :status, delivery_rank = :rank, \
                  attempts = list_append(if_not_exists(attempts, :empty), :attempts), \
-                 forwarded_at = :at",
-            )
+                 forwarded_at = :at{redelivered} REMOVE unresolved_day, fate",
+            ))
             .condition_expression("forwarded_sid = :failed")
             .set_expression_attribute_values(Some(values))
             .build()

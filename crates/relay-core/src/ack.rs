@@ -26,6 +26,18 @@ pub fn repeat_note(round: u32, rounds: u32, window_secs: u64) -> String {
     )
 }
 
+/// The first line of a text an operator sends again (`qdn redeliver`): the
+/// dispatcher must know it is not new.
+pub fn redelivery_note(age_secs: i64) -> String {
+    let age = age_secs.max(0);
+    let age = match age {
+        0..=119 => format!("{age}s"),
+        120..=7199 => format!("{}m", age / 60),
+        _ => format!("{}h", age / 3600),
+    };
+    format!("QDN resent by ops: first received {age} ago\n")
+}
+
 /// Where a message's acknowledgement stands, on its message-log item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

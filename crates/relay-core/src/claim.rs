@@ -38,10 +38,15 @@ pub enum RecordState {
     GaveUp,
     /// The incoming primary got their handover text.
     HandedOver,
+    /// A driver's text the relay could get to nobody, kept with why: given back, so
+    /// the webhook's retry (or `qdn redeliver`) may take it over and send it.
+    Undelivered,
+    /// An operator's redelivery of a text that reached nobody went out.
+    Redelivered,
 }
 
 impl RecordState {
-    pub const ALL: [RecordState; 8] = [
+    pub const ALL: [RecordState; 10] = [
         RecordState::InProgress,
         RecordState::Forwarded,
         RecordState::Command,
@@ -50,6 +55,8 @@ impl RecordState {
         RecordState::MovedOn,
         RecordState::GaveUp,
         RecordState::HandedOver,
+        RecordState::Undelivered,
+        RecordState::Redelivered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +69,8 @@ impl RecordState {
             RecordState::MovedOn => "moved_on",
             RecordState::GaveUp => "gave_up",
             RecordState::HandedOver => "handed_over",
+            RecordState::Undelivered => "undelivered",
+            RecordState::Redelivered => "redelivered",
         }
     }
 
@@ -87,6 +96,8 @@ pub enum RecordKind {
     MoveOn,
     /// The handover text of one stint as primary, once per stint.
     Handover,
+    /// An operator's redelivery of a text already sent once, once per redelivery.
+    Redelivery,
 }
 
 impl RecordKind {
@@ -96,6 +107,7 @@ impl RecordKind {
             RecordKind::Idempotency => "idempotency",
             RecordKind::MoveOn => "move_on",
             RecordKind::Handover => "handover",
+            RecordKind::Redelivery => "redelivery",
         }
     }
 }
@@ -123,6 +135,12 @@ impl ClaimKey {
     /// stint, however many heartbeat runs see it.
     pub fn handover(dispatcher: &DispatcherId, since: i64) -> Self {
         ClaimKey(format!("handover#{dispatcher}#{since}"))
+    }
+
+    /// The `nth` redelivery (0 the first) of driver's text `sid`: of operators
+    /// redelivering it at once, one sends it.
+    pub fn redelivery(sid: &MessageSid, nth: u32) -> Self {
+        ClaimKey(format!("redeliver#{sid}#{nth}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -204,6 +222,9 @@ pub struct ClaimRequest<'a> {
     pub fingerprint: Option<&'a str>,
     pub now: i64,
     pub lock_secs: i64,
+    /// A finished state this claim may take over besides [`RecordState::Undelivered`]
+    /// (which any claim may): an operator's redelivery takes over `outcome_unknown`.
+    pub reclaims: Option<RecordState>,
 }
 
 impl<'a> ClaimRequest<'a> {
@@ -216,6 +237,23 @@ impl<'a> ClaimRequest<'a> {
             fingerprint: None,
             now,
             lock_secs: CLAIM_LOCK_SECS,
+            reclaims: None,
+        }
+    }
+
+    /// May also take over a record left in `state`.
+    pub fn reclaiming(mut self, state: RecordState) -> Self {
+        self.reclaims = Some(state);
+        self
+    }
+
+    /// Whether a record left in `state` (its lock lapsed at `lock_expires_at`) may be
+    /// taken over by this claim.
+    pub fn may_take_over(&self, state: RecordState, lock_expires_at: Option<i64>) -> bool {
+        match state {
+            RecordState::InProgress => lock_expires_at.is_some_and(|at| at < self.now),
+            RecordState::Undelivered => true,
+            other => self.reclaims == Some(other),
         }
     }
 }
@@ -292,6 +330,31 @@ mod tests {
         let b = ClaimKey::idempotency(&DispatcherId::parse("bob").unwrap(), &key);
         assert_ne!(a, b);
         assert_eq!(a.as_str(), "idempotency#ana#k1");
+    }
+
+    #[test]
+    fn a_claim_takes_over_an_abandoned_or_undelivered_record_and_only_a_redelivery_more() {
+        let key = ClaimKey::redelivery(
+            &MessageSid::parse("SM0123456789abcdef0123456789abcdef").unwrap(),
+            2,
+        );
+        assert_eq!(
+            key.as_str(),
+            "redeliver#SM0123456789abcdef0123456789abcdef#2"
+        );
+        let owner = ClaimOwner::random();
+        let webhook = ClaimRequest::new(&key, RecordKind::Inbound, &owner, 1000);
+        assert!(!webhook.may_take_over(RecordState::InProgress, Some(1060)));
+        assert!(webhook.may_take_over(RecordState::InProgress, Some(999)));
+        assert!(webhook.may_take_over(RecordState::Undelivered, None));
+        for state in RecordState::ALL {
+            if !matches!(state, RecordState::InProgress | RecordState::Undelivered) {
+                assert!(!webhook.may_take_over(state, None), "{state}");
+            }
+        }
+        let redelivery = webhook.clone().reclaiming(RecordState::OutcomeUnknown);
+        assert!(redelivery.may_take_over(RecordState::OutcomeUnknown, None));
+        assert!(!redelivery.may_take_over(RecordState::Forwarded, None));
     }
 
     proptest::proptest! {

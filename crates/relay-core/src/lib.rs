@@ -15,6 +15,7 @@ pub mod claim;
 pub mod conversation;
 pub mod delivery;
 pub mod dispatcher;
+pub mod fate;
 pub mod ids;
 pub mod message_items;
 pub mod phone;

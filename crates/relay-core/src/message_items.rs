@@ -3,14 +3,19 @@
 //! person investigating can edit them too: an attribute the reader cannot do without
 //! is reported by name ([`ItemDamage`]); one it can do without takes its safe value.
 
+use crate::ack::AckState;
 use crate::cascade::Tier;
 use crate::claim::{ExistingRecord, RecordState, StoredResponse};
 use crate::conversation::Conversation;
+use crate::delivery::DeliveryStatus;
+use crate::fate::{Fate, MessageSummary, Unreached};
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::{CountryCode, PhoneNumber};
 use crate::ports::ForwardedMessage;
 use crate::reference::TextRef;
-use crate::stored::{Damage, Expected, MAX_UNIX_TIME, StoredItem, read_text, read_whole};
+use crate::stored::{
+    Damage, Expected, MAX_UNIX_TIME, Stored, StoredItem, StoredType, read_text, read_whole,
+};
 
 /// The attribute of a message-log item a reader could not use, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +116,92 @@ pub fn decode_forward(
             Err(_) => u32::MAX,
         },
     }))
+}
+
+/// A driver's text's inbound item (`record_type = inbound`), as listings and
+/// redelivery read it. Without its SID, state or receive time it cannot be placed:
+/// an error naming the attribute (a listing shows it as damaged). Everything else
+/// takes its safe value: a damaged `fate` still counts as reached nobody (it is
+/// only written then), a damaged status or tier reads as unknown.
+pub fn decode_message_summary(item: &dyn StoredItem) -> Result<MessageSummary, ItemDamage> {
+    let sid = required(item, "message_sid", Expected::MessageSid, |raw| {
+        MessageSid::parse(raw).ok()
+    })?;
+    let state = required(item, "state", Expected::KnownName, RecordState::parse)?;
+    let received_at = read_whole(item, "received_at", Expected::UnixTime, 0..=MAX_UNIX_TIME)
+        .map_err(|damage| ItemDamage {
+            attribute: "received_at",
+            damage,
+        })?
+        .ok_or(ItemDamage {
+            attribute: "received_at",
+            damage: Damage::Missing,
+        })?;
+    let known = |attribute: &str| {
+        read_text(item, attribute, Expected::KnownName)
+            .ok()
+            .flatten()
+    };
+    let present = |attribute: &str| item.attribute(attribute).is_some();
+    let ack_state = known("ack_state").and_then(AckState::parse);
+    let delivery_status = known("delivery_status").and_then(DeliveryStatus::parse);
+    let unreached = present("unresolved_day").then(|| {
+        known("fate")
+            .and_then(Unreached::parse)
+            .unwrap_or(Unreached::Undeliverable)
+    });
+    let answered = matches!(
+        item.attribute("answers"),
+        Some(Stored::Other(StoredType::List))
+    );
+    let fate = match (unreached, state) {
+        (Some(unreached), _) => Fate::Unreached(unreached),
+        (None, RecordState::Undelivered) => Fate::Unreached(Unreached::Undeliverable),
+        (None, RecordState::OutcomeUnknown) => Fate::Unreached(Unreached::OutcomeUnknown),
+        _ if answered => Fate::Answered,
+        (None, RecordState::InProgress) => Fate::InProgress,
+        _ => match ack_state {
+            Some(AckState::Acknowledged) => Fate::Acknowledged,
+            Some(AckState::Unacknowledged) => Fate::Unreached(Unreached::Unacknowledged),
+            Some(AckState::Awaiting | AckState::Escalating) => Fate::AwaitingAck,
+            None if delivery_status.is_some_and(DeliveryStatus::is_delivered) => Fate::Delivered,
+            None => Fate::Sent,
+        },
+    };
+    Ok(MessageSummary {
+        sid,
+        state,
+        received_at,
+        from: read_text(item, "from_number", Expected::Text)
+            .ok()
+            .flatten()
+            .map(str::to_string),
+        to: read_text(item, "to_number", Expected::Text)
+            .ok()
+            .flatten()
+            .map(str::to_string),
+        tier: known("routing_decision").and_then(Tier::parse),
+        dispatcher_id: read_text(item, "dispatcher_id", Expected::DispatcherId)
+            .ok()
+            .flatten()
+            .and_then(|raw| DispatcherId::parse(raw).ok()),
+        forwarded_sid: read_text(item, "forwarded_sid", Expected::MessageSid)
+            .ok()
+            .flatten()
+            .and_then(|raw| MessageSid::parse(raw).ok()),
+        delivery_status,
+        fate,
+        escalated: present("escalated_at"),
+        redeliveries: read_whole(item, "redeliveries", Expected::WholeNumber, 0..=1_000_000)
+            .ok()
+            .flatten()
+            .map_or(0, |n| n as u32),
+        failure: read_text(item, "failure", Expected::Text)
+            .ok()
+            .flatten()
+            .map(str::to_string),
+        expires_at: optional_time(item, "expires_at"),
+    })
 }
 
 /// One conversation of a phone's item (`phone#<E.164>`): the map under `c_<REF>`, with
@@ -251,5 +342,134 @@ mod tests {
                 .attribute,
             "driver"
         );
+    }
+
+    fn inbound() -> Item {
+        Item::default()
+            .with("message_sid", Value::S(INBOUND.into()))
+            .with("record_type", Value::S("inbound".into()))
+            .with("state", Value::S("forwarded".into()))
+            .with("received_at", Value::N("1000".into()))
+            .with("from_number", Value::S("+16195550123".into()))
+            .with("routing_decision", Value::S("backup".into()))
+            .with("dispatcher_id", Value::S("sergio-main".into()))
+            .with("forwarded_sid", Value::S(SID.into()))
+            .with("delivery_status", Value::S("delivered".into()))
+            .with("expires_at", Value::N("5000".into()))
+    }
+
+    #[test]
+    fn an_inbound_item_reads_as_its_fate() {
+        let read = decode_message_summary(&inbound()).unwrap();
+        assert_eq!(read.fate, Fate::Delivered);
+        assert_eq!(read.tier, Some(Tier::Backup));
+        assert_eq!(read.received_at, 1000);
+        let awaiting = inbound().with("ack_state", Value::S("awaiting".into()));
+        assert_eq!(
+            decode_message_summary(&awaiting).unwrap().fate,
+            Fate::AwaitingAck
+        );
+        let acked = inbound().with("ack_state", Value::S("acknowledged".into()));
+        assert_eq!(
+            decode_message_summary(&acked).unwrap().fate,
+            Fate::Acknowledged
+        );
+        let answered = acked.with("answers", Value::Other(StoredType::List));
+        assert_eq!(
+            decode_message_summary(&answered).unwrap().fate,
+            Fate::Answered
+        );
+        let escalated = inbound()
+            .with("ack_state", Value::S("unacknowledged".into()))
+            .with("escalated_at", Value::N("1030".into()));
+        let read = decode_message_summary(&escalated).unwrap();
+        assert_eq!(read.fate, Fate::Unreached(Unreached::Unacknowledged));
+        assert!(read.escalated);
+    }
+
+    #[test]
+    fn the_unresolved_mark_decides_and_a_damaged_fate_still_reached_nobody() {
+        let marked = inbound()
+            .with("unresolved_day", Value::S("2026-12-02".into()))
+            .with("fate", Value::S("outcome_unknown".into()));
+        assert_eq!(
+            decode_message_summary(&marked).unwrap().fate,
+            Fate::Unreached(Unreached::OutcomeUnknown)
+        );
+        let damaged = marked.with("fate", Value::N("7".into()));
+        assert_eq!(
+            decode_message_summary(&damaged).unwrap().fate,
+            Fate::Unreached(Unreached::Undeliverable)
+        );
+        let given_back = inbound().with("state", Value::S("undelivered".into()));
+        assert_eq!(
+            decode_message_summary(&given_back).unwrap().fate,
+            Fate::Unreached(Unreached::Undeliverable)
+        );
+    }
+
+    #[test]
+    fn an_inbound_item_without_its_place_names_the_attribute() {
+        let mut item = inbound();
+        item.0.remove("received_at");
+        assert_eq!(
+            decode_message_summary(&item).unwrap_err(),
+            ItemDamage {
+                attribute: "received_at",
+                damage: Damage::Missing
+            }
+        );
+        let item = inbound().with("state", Value::S("lost".into()));
+        assert_eq!(
+            decode_message_summary(&item).unwrap_err().attribute,
+            "state"
+        );
+        // What a listing can do without takes its safe value.
+        let item = inbound()
+            .with("routing_decision", Value::Bool(true))
+            .with("redeliveries", Value::S("many".into()))
+            .with("delivery_status", Value::N("3".into()));
+        let read = decode_message_summary(&item).unwrap();
+        assert_eq!(
+            (read.tier, read.redeliveries, read.delivery_status),
+            (None, 0, None)
+        );
+    }
+
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            ".{0,12}".prop_map(Value::S),
+            "-?[0-9]{0,25}(\\.[0-9]{0,3})?".prop_map(Value::N),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Other(StoredType::List)),
+            Just(Value::Other(StoredType::Map)),
+            Just(Value::Other(StoredType::Null)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// People edit these items: any attribute of any type decodes or names the
+        /// attribute at fault, and never panics.
+        #[test]
+        fn any_inbound_item_decodes_or_names_an_attribute(
+            changes in proptest::collection::vec((0usize..14, any_value()), 0..8)
+        ) {
+            const NAMES: [&str; 14] = [
+                "message_sid", "state", "received_at", "from_number", "routing_decision",
+                "dispatcher_id", "forwarded_sid", "delivery_status", "ack_state", "answers",
+                "unresolved_day", "fate", "redeliveries", "expires_at",
+            ];
+            let mut item = inbound();
+            for (name, value) in changes {
+                item = item.with(NAMES[name], value);
+            }
+            match decode_message_summary(&item) {
+                Ok(read) => proptest::prop_assert!(read.received_at >= 0),
+                Err(damage) => proptest::prop_assert!(
+                    ["message_sid", "state", "received_at"].contains(&damage.attribute)
+                ),
+            }
+        }
     }
 }

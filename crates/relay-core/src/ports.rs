@@ -12,6 +12,7 @@ use crate::claim::{ClaimKey, ClaimOutcome, ClaimOwner, ClaimRequest, RecordState
 use crate::conversation::{Conversation, Driver, Signer};
 use crate::delivery::DeliveryStatus;
 use crate::dispatcher::{DispatcherRecord, Flag};
+use crate::fate::{MessageSummary, Unreached};
 use crate::ids::{DispatcherId, MessageSid};
 use crate::phone::PhoneNumber;
 use crate::problem::ProblemKey;
@@ -183,6 +184,9 @@ pub struct ForwardRecord {
     pub forwarded_at: i64,
     /// `received_at + message_log_ttl` of the dispatcher routed through.
     pub expires_at: i64,
+    /// Set when an operator sent it again: the redeliveries it has had, this one
+    /// included.
+    pub redeliveries: Option<u32>,
 }
 
 /// The outcome of a dispatcher's keyword command.
@@ -232,13 +236,65 @@ pub trait MessageLog: Send + Sync {
     /// The kept text of inbound message `sid`, unless it was forgotten or expired.
     async fn relay_text(&self, sid: &MessageSid, now: i64)
     -> Result<Option<RelayText>, StoreError>;
-    /// Drops the kept text once nothing can need it again.
-    async fn forget_relay_text(&self, sid: &MessageSid) -> Result<(), StoreError>;
+    /// Someone got the text (delivered, acknowledged): its kept words go, and it is
+    /// no longer listed as reached nobody.
+    async fn resolved(&self, sid: &MessageSid) -> Result<(), StoreError>;
+    /// A driver's text whose first try reached nobody, written over `owner`'s claim
+    /// with its words kept, so it can be sent again (`qdn redeliver`).
+    async fn record_unreached(
+        &self,
+        record: &UnreachedRecord,
+        owner: &ClaimOwner,
+    ) -> Result<(), StoreError>;
+    /// A text already out that reached nobody in the end (every tier failed, nobody
+    /// acknowledged it, or its last send's outcome is unknown): listed as such, its
+    /// words kept until it is resolved or expires.
+    async fn mark_unreached(
+        &self,
+        sid: &MessageSid,
+        fate: Unreached,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Driver's text `sid` as its inbound item tells it, with its kept words (if
+    /// still kept), read consistently; `None` if it is not logged or expired at `now`.
+    async fn logged_text(
+        &self,
+        sid: &MessageSid,
+        now: i64,
+    ) -> Result<Option<LoggedText>, StoreError>;
     /// The text inbound message `sid` currently points at (its `forwarded_sid`).
     async fn current_forward(&self, sid: &MessageSid) -> Result<Option<MessageSid>, StoreError>;
     /// A failed delivery sent on: the inbound item now points at the new forwarded
     /// message (its attempts extended), which gets its own forward item.
     async fn record_moved_on(&self, moved: &MovedOn) -> Result<(), StoreError>;
+}
+
+/// A driver's text whose first try reached nobody: the claim becomes its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreachedRecord {
+    pub inbound_sid: MessageSid,
+    pub from: String,
+    pub to: String,
+    /// The primary its cascade started from.
+    pub dispatcher_id: DispatcherId,
+    pub fate: Unreached,
+    /// Why, tier by tier (never a body).
+    pub reason: String,
+    pub relay: RelayText,
+    pub body_truncated: bool,
+    pub received_at: i64,
+    pub expires_at: i64,
+    /// Operators' redeliveries so far (0 for the webhook's own try).
+    pub redeliveries: u32,
+}
+
+/// A logged driver's text and, while they are kept, its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedText {
+    pub summary: MessageSummary,
+    pub kept: Option<RelayText>,
+    pub body_truncated: bool,
 }
 
 /// A text as it is forwarded: the same at every tier.
@@ -285,6 +341,8 @@ pub struct MovedOn {
     pub expires_at: i64,
     /// The round of the cascade the new text is in.
     pub round: u32,
+    /// An operator sent it again (`qdn redeliver`), rather than the relay moving it.
+    pub redelivered: bool,
 }
 
 /// What the relay has seen of deliveries to one number, for the heartbeat.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
@@ -21,6 +21,27 @@ pub const TEST_AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
 pub const TEST_FROM_NUMBER: &str = "+15005550006";
 /// The HS256 key stored in the fixture's JWT secret.
 pub const TEST_JWT_KEY: &str = "test-jwt-signing-key-0123456789abcdef";
+/// What the message table's indexes project besides their keys (as in `template.yaml`):
+/// everything a listing shows, never the driver's words.
+pub const MESSAGE_LISTING_ATTRIBUTES: [&str; 16] = [
+    "record_type",
+    "state",
+    "from_number",
+    "to_number",
+    "routing_decision",
+    "dispatcher_id",
+    "forwarded_sid",
+    "delivery_status",
+    "ack_state",
+    "answers",
+    "escalated_at",
+    "redeliveries",
+    "failure",
+    "fate",
+    "unresolved_day",
+    "expires_at",
+];
+
 /// `maxReceiveCount` of the ack queue's redrive policy (as in `template.yaml`).
 pub const ACK_MAX_RECEIVE_COUNT: u32 = 5;
 
@@ -89,9 +110,7 @@ impl AwsFixture {
         fixture
             .create_table(&fixture.state_table, "dispatcher_id")
             .await;
-        fixture
-            .create_table(&fixture.message_table, "message_sid")
-            .await;
+        fixture.create_message_table().await;
         fixture
             .enable_ttl(&fixture.message_table, "expires_at")
             .await;
@@ -383,6 +402,57 @@ impl AwsFixture {
             .send()
             .await
             .unwrap_or_else(|e| panic!("create table {table}: {e:?}"));
+    }
+
+    /// The message table as `template.yaml` declares it: keyed by `message_sid`,
+    /// with the time-ordered indexes `by_day` and (sparse) `unresolved_by_day`.
+    async fn create_message_table(&self) {
+        let attribute = |name: &str, kind: ScalarAttributeType| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+                .unwrap()
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .unwrap()
+        };
+        let index = |name: &str, day: &str| {
+            let projection = Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(
+                    MESSAGE_LISTING_ATTRIBUTES
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect(),
+                ))
+                .build();
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(day, KeyType::Hash))
+                .key_schema(key("received_at", KeyType::Range))
+                .projection(projection)
+                .build()
+                .unwrap()
+        };
+        self.dynamodb
+            .create_table()
+            .table_name(&self.message_table)
+            .attribute_definitions(attribute("message_sid", ScalarAttributeType::S))
+            .attribute_definitions(attribute("msg_day", ScalarAttributeType::S))
+            .attribute_definitions(attribute("unresolved_day", ScalarAttributeType::S))
+            .attribute_definitions(attribute("received_at", ScalarAttributeType::N))
+            .key_schema(key("message_sid", KeyType::Hash))
+            .global_secondary_indexes(index("by_day", "msg_day"))
+            .global_secondary_indexes(index("unresolved_by_day", "unresolved_day"))
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("create table {}: {e:?}", self.message_table));
     }
 
     async fn enable_ttl(&self, table: &str, attribute: &str) {

@@ -229,7 +229,7 @@ impl RelayPorts<'_> {
 
     /// An acknowledged text is never sent again: its kept copy can go.
     pub(crate) async fn forget_kept_text(&self, sid: &MessageSid) {
-        if let Err(e) = self.log.forget_relay_text(sid).await {
+        if let Err(e) = self.log.resolved(sid).await {
             tracing::error!(message_sid = %sid, error = %e, "could not drop the kept text; it expires with the message");
         }
     }

@@ -14,9 +14,10 @@ use relay_core::cascade::{
 };
 use relay_core::claim::{ClaimKey, ClaimOwner, RecordState};
 use relay_core::conversation::Driver;
+use relay_core::fate::Unreached;
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::ports::{
-    Finish, ForwardRecord, ForwardedMessage, MovedOn, RelayText, SendError, SentSms,
+    Finish, ForwardRecord, ForwardedMessage, MovedOn, RelayText, SentSms, UnreachedRecord,
 };
 use relay_core::reference::reference_lines;
 use relay_core::sms::InboundSms;
@@ -60,14 +61,32 @@ pub trait Origin {
         out: &Sending<'_>,
         went: Went<'_>,
     ) -> impl Future<Output = Option<AlertKind>> + Send;
+
+    /// The text reached nobody (`fate`, `reason`): recorded so, its words kept for
+    /// `qdn redeliver`. A send whose outcome is unknown also ends the claim, so
+    /// nothing but an operator sends the text again. A write that fails is logged.
+    fn unreached(
+        &self,
+        ports: &RelayPorts<'_>,
+        out: &Sending<'_>,
+        fate: Unreached,
+        reason: &str,
+        now: i64,
+    ) -> impl Future<Output = ()> + Send;
 }
 
-/// A driver's text, relayed for the first time under its inbound claim; the text is
-/// kept (with its media and callback) until it is delivered or given up.
+/// A driver's text, relayed for the first time under its inbound claim (or sent
+/// again by an operator under the same claim, when its first try reached nobody);
+/// the text is kept (with its media and callback) until someone gets it.
 pub struct FirstForward<'a> {
     pub sms: &'a InboundSms,
     pub kept: RelayText,
     pub body_truncated: bool,
+    /// When the driver's text first arrived (the webhook's own `now`, unless this
+    /// is a redelivery).
+    pub received_at: i64,
+    /// Set for an operator's redelivery: the redeliveries it will have had.
+    pub redeliveries: Option<u32>,
 }
 
 /// A relayed text moving on to the tiers after its own, under its move-on claim.
@@ -113,15 +132,59 @@ impl Origin for FirstForward<'_> {
             relay: self.kept.clone(),
             body_truncated: self.body_truncated,
             attempts: went.attempts,
-            received_at: went.now,
+            received_at: self.received_at,
             forwarded_at: went.now,
             expires_at: out.expires_at,
+            redeliveries: self.redeliveries,
         };
         // The inbound claim becomes the forwarded record in the same write.
         if let Err(e) = ports.log.record_forwarded(&record, &out.claim.owner).await {
             tracing::error!(message_sid = %self.sms.sid, forwarded_sid = %went.sent.sid, error = %e, "message forwarded but the message log could not be written");
         }
         (tier != Tier::Primary).then_some(AlertKind::Cascade)
+    }
+
+    async fn unreached(
+        &self,
+        ports: &RelayPorts<'_>,
+        out: &Sending<'_>,
+        fate: Unreached,
+        reason: &str,
+        _now: i64,
+    ) {
+        let record = UnreachedRecord {
+            inbound_sid: self.sms.sid.clone(),
+            from: self.sms.from.clone(),
+            to: self.sms.to.clone(),
+            dispatcher_id: out.dispatcher_id.clone(),
+            fate,
+            reason: reason.to_string(),
+            relay: self.kept.clone(),
+            body_truncated: self.body_truncated,
+            received_at: self.received_at,
+            expires_at: out.expires_at,
+            redeliveries: self.redeliveries.map_or(0, |n| n - 1),
+        };
+        // The claim becomes the record: given back when undeliverable (a retry may
+        // send it), finished when the text may be out.
+        if let Err(e) = ports.log.record_unreached(&record, &out.claim.owner).await {
+            tracing::error!(message_sid = %self.sms.sid, fate = fate.as_str(), error = %e, "the text reached nobody, and that could not be recorded");
+            if fate == Unreached::OutcomeUnknown {
+                ports
+                    .finish(out.claim, &outcome_unknown(reason, out.expires_at))
+                    .await;
+            }
+        }
+    }
+}
+
+/// The claim's end after a send whose outcome is unknown.
+fn outcome_unknown(detail: &str, expires_at: i64) -> Finish<'_> {
+    Finish {
+        state: RecordState::OutcomeUnknown,
+        response: None,
+        detail: Some(detail),
+        expires_at,
     }
 }
 
@@ -150,15 +213,42 @@ impl Origin for MovingOn<'_> {
             at: went.now,
             expires_at: out.expires_at,
             round: self.round,
+            redelivered: self.cause.is_redelivery(),
         };
         if let Err(e) = ports.log.record_moved_on(&moved).await {
             // The finished claim below still keeps it from going on twice.
             tracing::error!(message_sid = %forward.inbound_sid, error = %e, "moved on, but the message log could not be written");
         }
         ports
-            .finish(out.claim, &finished(RecordState::MovedOn, out.expires_at))
+            .finish(
+                out.claim,
+                &finished(self.cause.moved_state(), out.expires_at),
+            )
             .await;
-        Some(self.cause.moved_alert())
+        self.cause.moved_alert(went.target.tier)
+    }
+
+    async fn unreached(
+        &self,
+        ports: &RelayPorts<'_>,
+        out: &Sending<'_>,
+        fate: Unreached,
+        reason: &str,
+        now: i64,
+    ) {
+        let inbound_sid = &self.forward.inbound_sid;
+        if let Err(e) = ports
+            .log
+            .mark_unreached(inbound_sid, fate, reason, now)
+            .await
+        {
+            tracing::error!(message_sid = %inbound_sid, fate = fate.as_str(), error = %e, "the text reached nobody, and that could not be recorded");
+        }
+        if fate == Unreached::OutcomeUnknown {
+            ports
+                .finish(out.claim, &outcome_unknown(reason, out.expires_at))
+                .await;
+        }
     }
 }
 
@@ -207,11 +297,31 @@ impl RelayPorts<'_> {
     /// `outcome_unknown`, so nothing sends the text again.
     pub(crate) async fn send<O: Origin>(
         &self,
-        outgoing: Outgoing<'_, O>,
+        outgoing: &Outgoing<'_, O>,
+        now: i64,
+    ) -> Result<Sent, RelayError> {
+        let result = self.walk_and_record(outgoing, now).await;
+        if let Err(error) = &result {
+            let fate = if error.may_have_sent() {
+                Unreached::OutcomeUnknown
+            } else {
+                Unreached::Undeliverable
+            };
+            outgoing
+                .origin
+                .unreached(self, &outgoing.sending, fate, &error.to_string(), now)
+                .await;
+        }
+        result
+    }
+
+    async fn walk_and_record<O: Origin>(
+        &self,
+        outgoing: &Outgoing<'_, O>,
         now: i64,
     ) -> Result<Sent, RelayError> {
         let Outgoing { origin, sending } = outgoing;
-        let out = &sending;
+        let out = sending;
         let reference = self.replies.reserve(out.inbound_sid, now).await?;
         let body = format!(
             "{}{}",
@@ -233,19 +343,8 @@ impl RelayPorts<'_> {
                 let reason = cascade_reason(out.plan, &attempts, None);
                 return Ok(Sent::NoTier { reason });
             }
-            WalkEnd::Stopped(error) => {
-                if matches!(error, SendError::OutcomeUnknown { .. }) {
-                    let detail = error.to_string();
-                    let finish = Finish {
-                        state: RecordState::OutcomeUnknown,
-                        response: None,
-                        detail: Some(&detail),
-                        expires_at: out.expires_at,
-                    };
-                    self.finish(out.claim, &finish).await;
-                }
-                return Err(RelayError::Twilio(error));
-            }
+            // Recorded by `send`, as every error is.
+            WalkEnd::Stopped(error) => return Err(RelayError::Twilio(error)),
         };
         let tier = target.tier;
         let reason = cascade_reason(out.plan, &attempts, Some(tier));

@@ -11,9 +11,11 @@ pub mod acks;
 pub mod answering;
 pub mod forwarding;
 pub mod move_on;
+pub mod redelivery;
 pub mod replies;
 pub mod status;
 
+use relay_core::ack::redelivery_note;
 use relay_core::alert::{Alert, AlertKind};
 use relay_core::cascade::{CascadePolicy, Tier, plan_cascade};
 use relay_core::claim::{ClaimKey, ClaimOutcome, ClaimRequest, RecordKind, RecordState};
@@ -21,6 +23,7 @@ use relay_core::conversation::{
     AnswerOutcome, DispatcherText, Driver, Signer, first_words, signer_of,
 };
 use relay_core::dispatcher::DispatcherRecord;
+use relay_core::fate::Unreached;
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::phone::{PhoneNumber, mask};
 use relay_core::ports::{
@@ -34,7 +37,7 @@ use crate::alerting::publish_or_log;
 use crate::config::InboundSettings;
 use acks::{AckError, AckOutcome, Acks};
 use answering::AnswerText;
-use forwarding::{FirstForward, Held, Outgoing, Sending, Sent};
+use forwarding::{FirstForward, Held, Origin, Outgoing, Sending, Sent};
 use replies::{ReferenceError, Replies};
 
 /// What became of a webhook that was handled.
@@ -124,6 +127,17 @@ pub(crate) fn primary_record(
         }
     }
     Err(RelayError::PrimaryMissing(duty.dispatcher))
+}
+
+/// A driver's text about to go down the cascade.
+struct DriversText<'a> {
+    /// Its SID, sender and QDN number (the body that goes out is `kept`'s).
+    sms: &'a InboundSms,
+    kept: RelayText,
+    body_truncated: bool,
+    received_at: i64,
+    /// Set for an operator's redelivery: the redeliveries it will have had.
+    redeliveries: Option<u32>,
 }
 
 /// What sending, moving on and escalating a text use, borrowed for one invocation:
@@ -219,21 +233,6 @@ impl Relay<'_> {
             }
         }
 
-        let policy = CascadePolicy {
-            heartbeat_max_age_secs: self.settings.heartbeat_max_age_secs,
-            default_country: self.settings.default_country,
-        };
-        let plan = plan_cascade(&record, &roster, now, &policy);
-        // Already marked unavailable: nothing to flip, so no write on every message.
-        if let Some(why) = plan
-            .primary_unavailable
-            .as_ref()
-            .filter(|_| record.is_marked_available())
-        {
-            self.mark_primary_unavailable(&record.dispatcher_id, &why.to_string(), sms, now)
-                .await;
-        }
-
         // Room is kept for the relay's own lines (the reference and how to answer, and
         // the note on an escalated text).
         let (body, body_truncated) = forwarded_text(sms, RELAY_LINES_RESERVE);
@@ -241,41 +240,101 @@ impl Relay<'_> {
             number,
             first_words: first_words(&sms.body),
         });
-        let kept = RelayText {
-            body: body.clone(),
-            driver,
-            media_urls: sms.media_urls.clone(),
-            status_callback,
-        };
-        let out = Outgoing {
-            origin: FirstForward {
-                sms,
-                kept: kept.clone(),
-                body_truncated,
+        let text = DriversText {
+            sms,
+            kept: RelayText {
+                body,
+                driver,
+                media_urls: sms.media_urls.clone(),
+                status_callback,
             },
+            body_truncated,
+            received_at: now,
+            redeliveries: None,
+        };
+        let (tier, forwarded_sid) = self
+            .forward_drivers_text(text, claim, &roster, &record, now)
+            .await?;
+        Ok(Handled::Forwarded {
+            tier,
+            forwarded_sid,
+        })
+    }
+
+    /// Sends a driver's text down the cascade from `record` (the primary now) under
+    /// `claim`: the webhook's path, and an operator's redelivery of a text whose first
+    /// try reached nobody. A text that reaches nobody is recorded so, with its words.
+    async fn forward_drivers_text(
+        &self,
+        text: DriversText<'_>,
+        claim: &Held,
+        roster: &Roster,
+        record: &DispatcherRecord,
+        now: i64,
+    ) -> Result<(Tier, MessageSid), RelayError> {
+        let policy = CascadePolicy {
+            heartbeat_max_age_secs: self.settings.heartbeat_max_age_secs,
+            default_country: self.settings.default_country,
+        };
+        let plan = plan_cascade(record, roster, now, &policy);
+        // Already marked unavailable: nothing to flip, so no write on every message.
+        if let Some(why) = plan
+            .primary_unavailable
+            .as_ref()
+            .filter(|_| record.is_marked_available())
+        {
+            self.mark_primary_unavailable(&record.dispatcher_id, &why.to_string(), text.sms, now)
+                .await;
+        }
+        let sms = text.sms;
+        let out = Outgoing {
             sending: Sending {
                 passed: Vec::new(),
-                restart: None,
+                restart: text
+                    .redeliveries
+                    .map(|_| "sent again by an operator".to_string()),
                 claim,
                 inbound_sid: &sms.sid,
                 dispatcher_id: &record.dispatcher_id,
                 plan: &plan,
-                body,
-                driver: kept.driver.as_ref(),
-                media_urls: &sms.media_urls,
-                status_callback: kept.status_callback.as_deref(),
+                body: match text.redeliveries {
+                    Some(_) => format!(
+                        "{}{}",
+                        redelivery_note(now - text.received_at),
+                        text.kept.body
+                    ),
+                    None => text.kept.body.clone(),
+                },
+                driver: text.kept.driver.as_ref(),
+                media_urls: &text.kept.media_urls,
+                status_callback: text.kept.status_callback.as_deref(),
                 expires_at: now + record.message_log_ttl_secs() as i64,
             },
+            origin: FirstForward {
+                sms,
+                kept: text.kept.clone(),
+                body_truncated: text.body_truncated,
+                received_at: text.received_at,
+                redeliveries: text.redeliveries,
+            },
         };
-        match self.ports.send(out, now).await? {
+        match self.ports.send(&out, now).await? {
             Sent::To {
                 tier,
                 forwarded_sid,
-            } => Ok(Handled::Forwarded {
-                tier,
-                forwarded_sid,
-            }),
-            Sent::NoTier { reason } => Err(RelayError::NoTierReachable(reason)),
+            } => Ok((tier, forwarded_sid)),
+            Sent::NoTier { reason } => {
+                out.origin
+                    .unreached(
+                        &self.ports,
+                        &out.sending,
+                        Unreached::Undeliverable,
+                        &reason,
+                        now,
+                    )
+                    .await;
+                Err(RelayError::NoTierReachable(reason))
+            }
         }
     }
 

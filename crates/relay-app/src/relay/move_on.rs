@@ -5,13 +5,14 @@
 //! never moved on again by its old timer. The send itself is the relay's one sequence
 //! ([`super::forwarding`]).
 
-use relay_core::ack::{AckState, escalation_note, repeat_note};
+use relay_core::ack::{AckState, escalation_note, redelivery_note, repeat_note};
 use relay_core::alert::{Alert, AlertKind};
 use relay_core::cascade::{
     Attempt, AttemptOutcome, CascadePlan, CascadePolicy, Tier, cascade_reason, plan_after,
     plan_cascade,
 };
 use relay_core::claim::{ClaimKey, ClaimOutcome, ClaimRequest, RecordKind, RecordState};
+use relay_core::fate::Unreached;
 use relay_core::ids::{DispatcherId, MessageSid};
 use relay_core::phone::CountryCode;
 use relay_core::ports::ForwardedMessage;
@@ -27,10 +28,15 @@ pub enum MoveCause {
     DeliveryFailed { error_code: Option<u32> },
     /// Nobody acknowledged it within the window.
     NotAcknowledged { window_secs: u64 },
+    /// It reached nobody, and an operator sends it again (`qdn redeliver`): from the
+    /// primary now, under the claim of its `nth` redelivery.
+    Redelivered { nth: u32, received_at: i64 },
 }
 
 impl MoveCause {
-    fn attempt(self, forward: &ForwardedMessage) -> Attempt {
+    /// The try this move starts from, for the trail (a redelivery adds none: the
+    /// failure is on the trail already).
+    fn attempt(self, forward: &ForwardedMessage) -> Option<Attempt> {
         let (outcome, error_code, message) = match self {
             MoveCause::DeliveryFailed { error_code } => {
                 (AttemptOutcome::DeliveryFailed, error_code, None)
@@ -40,29 +46,59 @@ impl MoveCause {
                 None,
                 Some(format!("not acknowledged within {window_secs}s")),
             ),
+            MoveCause::Redelivered { .. } => return None,
         };
-        Attempt {
+        Some(Attempt {
             tier: forward.tier,
             to: forward.to.masked(),
             outcome,
             error_code,
             message,
+        })
+    }
+
+    /// The claim that makes this move happen once.
+    fn claim(self, forward: &ForwardedMessage) -> (ClaimKey, RecordKind) {
+        match self {
+            MoveCause::Redelivered { nth, .. } => (
+                ClaimKey::redelivery(&forward.inbound_sid, nth),
+                RecordKind::Redelivery,
+            ),
+            _ => (ClaimKey::move_on(&forward.sid), RecordKind::MoveOn),
         }
     }
 
-    /// The alert for a text moved on.
-    pub(crate) fn moved_alert(self) -> AlertKind {
+    pub(crate) fn is_redelivery(self) -> bool {
+        matches!(self, MoveCause::Redelivered { .. })
+    }
+
+    /// How the move's claim ends once the text went on.
+    pub(crate) fn moved_state(self) -> RecordState {
         match self {
-            MoveCause::DeliveryFailed { .. } => AlertKind::Cascade,
-            MoveCause::NotAcknowledged { .. } => AlertKind::AckTimeout,
+            MoveCause::Redelivered { .. } => RecordState::Redelivered,
+            _ => RecordState::MovedOn,
         }
     }
 
-    /// The alert for a text that could go nowhere after its tier.
-    fn gave_up_alert(self) -> AlertKind {
+    /// The alert for a text moved on to `tier`: a redelivery alerts only a cascade,
+    /// as the webhook does.
+    pub(crate) fn moved_alert(self, tier: Tier) -> Option<AlertKind> {
         match self {
-            MoveCause::DeliveryFailed { .. } => AlertKind::Undeliverable,
-            MoveCause::NotAcknowledged { .. } => AlertKind::Unacknowledged,
+            MoveCause::DeliveryFailed { .. } => Some(AlertKind::Cascade),
+            MoveCause::NotAcknowledged { .. } => Some(AlertKind::AckTimeout),
+            MoveCause::Redelivered { .. } => (tier != Tier::Primary).then_some(AlertKind::Cascade),
+        }
+    }
+
+    /// How a text that could go nowhere after its tier ended, and its alert.
+    fn gave_up(self) -> (Unreached, AlertKind) {
+        match self {
+            MoveCause::DeliveryFailed { .. } | MoveCause::Redelivered { .. } => {
+                (Unreached::Undeliverable, AlertKind::Undeliverable)
+            }
+            MoveCause::NotAcknowledged { .. } => {
+                (Unreached::Unacknowledged, AlertKind::Unacknowledged)
+            }
         }
     }
 }
@@ -110,8 +146,13 @@ impl MoveOnService<'_> {
         now: i64,
     ) -> Result<Moved, RelayError> {
         let ports = &self.ports;
-        let claim = Held::new(ClaimKey::move_on(&forward.sid));
-        let request = ClaimRequest::new(&claim.key, RecordKind::MoveOn, &claim.owner, now);
+        let (key, kind) = cause.claim(forward);
+        let claim = Held::new(key);
+        let mut request = ClaimRequest::new(&claim.key, kind, &claim.owner, now);
+        if cause.is_redelivery() {
+            // An operator may try again after a redelivery whose outcome was unknown.
+            request = request.reclaiming(RecordState::OutcomeUnknown);
+        }
         if let ClaimOutcome::Taken(existing) = ports.claims.claim(&request).await? {
             tracing::info!(forwarded_sid = %forward.sid, state = %existing.state, "this text is already being moved on");
             return Ok(Moved::AlreadyMovedOn);
@@ -126,9 +167,10 @@ impl MoveOnService<'_> {
             // A store that failed on the way is retried by the redelivery; Twilio's
             // refusal or silence needs a person.
             if let RelayError::Twilio(send_error) = error {
+                let passed: Vec<Attempt> = cause.attempt(forward).into_iter().collect();
                 let reason = format!(
                     "{}; sending it on failed: {send_error}",
-                    cascade_reason(&CascadePlan::default(), &[cause.attempt(forward)], None)
+                    cascade_reason(&CascadePlan::default(), &passed, None)
                 );
                 self.alert(AlertKind::Undeliverable, forward, &reason, now)
                     .await;
@@ -156,7 +198,7 @@ impl MoveOnService<'_> {
                 .await;
             return Ok(Moved::AlreadyMovedOn);
         }
-        let passed = cause.attempt(forward);
+        let passed: Vec<Attempt> = cause.attempt(forward).into_iter().collect();
         let (roster, text) = tokio::join!(
             ports.dispatchers.roster(),
             ports.log.relay_text(&forward.inbound_sid, now)
@@ -165,7 +207,7 @@ impl MoveOnService<'_> {
         let (Some(record), Some(text)) = (roster.record(&forward.dispatcher_id), text?) else {
             let why = format!(
                 "{}; the text can no longer be sent on (its dispatcher item or kept text is gone)",
-                cascade_reason(&CascadePlan::default(), &[passed], None)
+                cascade_reason(&CascadePlan::default(), &passed, None)
             );
             self.give_up(forward, cause, claim, &why, now).await;
             return Ok(Moved::GaveUp);
@@ -175,6 +217,13 @@ impl MoveOnService<'_> {
         let mut round = forward.round;
         let mut dispatcher = record.clone();
         let mut restart = None;
+        // An operator's redelivery starts at whoever is primary now, as a new text.
+        if let MoveCause::Redelivered { .. } = cause {
+            let primary = primary_record(&roster, self.repeats.fallback_primary, now)?;
+            plan = plan_cascade(&primary, &roster, now, &policy);
+            restart = Some("sent again by an operator".to_string());
+            dispatcher = primary;
+        }
         // Past the last tier with rounds left: again from whoever is primary now.
         if let MoveCause::NotAcknowledged { window_secs } = cause
             && plan.targets.is_empty()
@@ -202,6 +251,9 @@ impl MoveOnService<'_> {
                 escalation_note(forward.tier.as_str(), window_secs),
                 text.body
             ),
+            (MoveCause::Redelivered { received_at, .. }, _) => {
+                format!("{}{}", redelivery_note(now - received_at), text.body)
+            }
             (MoveCause::DeliveryFailed { .. }, _) => text.body.clone(),
         };
         let out = Outgoing {
@@ -215,7 +267,7 @@ impl MoveOnService<'_> {
                 inbound_sid: &forward.inbound_sid,
                 dispatcher_id: &dispatcher.dispatcher_id,
                 plan: &plan,
-                passed: vec![passed],
+                passed,
                 restart,
                 body,
                 driver: text.driver.as_ref(),
@@ -224,7 +276,7 @@ impl MoveOnService<'_> {
                 expires_at: forward.expires_at,
             },
         };
-        match ports.send(out, now).await? {
+        match ports.send(&out, now).await? {
             Sent::To {
                 tier,
                 forwarded_sid,
@@ -246,8 +298,10 @@ impl MoveOnService<'_> {
         }
     }
 
-    /// Nothing more can be done: ops are told, the kept text is dropped, a text nobody
-    /// acknowledged is marked so, and the claim is finished.
+    /// Nothing more can be done: ops are told, the text is listed as reached nobody
+    /// (its words kept for `qdn redeliver`), a text nobody acknowledged is marked so,
+    /// and the claim is finished (a redelivery's is given back, so the operator can
+    /// try again once the cause is mended).
     async fn give_up(
         &self,
         forward: &ForwardedMessage,
@@ -257,10 +311,14 @@ impl MoveOnService<'_> {
         now: i64,
     ) {
         let ports = &self.ports;
-        self.alert(cause.gave_up_alert(), forward, reason, now)
-            .await;
-        if let Err(e) = ports.log.forget_relay_text(&forward.inbound_sid).await {
-            tracing::error!(message_sid = %forward.inbound_sid, error = %e, "could not drop the kept text; it expires with the message");
+        let (fate, alert) = cause.gave_up();
+        self.alert(alert, forward, reason, now).await;
+        if let Err(e) = ports
+            .log
+            .mark_unreached(&forward.inbound_sid, fate, reason, now)
+            .await
+        {
+            tracing::error!(message_sid = %forward.inbound_sid, error = %e, "the text reached nobody, and that could not be recorded");
         }
         if let Some(acks) = &ports.acks {
             stop_awaiting_old(acks, forward).await;
@@ -273,9 +331,13 @@ impl MoveOnService<'_> {
                 tracing::error!(message_sid = %forward.inbound_sid, error = %e, "could not mark the message unacknowledged");
             }
         }
-        ports
-            .finish(claim, &finished(RecordState::GaveUp, forward.expires_at))
-            .await;
+        if cause.is_redelivery() {
+            ports.release(claim).await;
+        } else {
+            ports
+                .finish(claim, &finished(RecordState::GaveUp, forward.expires_at))
+                .await;
+        }
     }
 
     async fn alert(&self, kind: AlertKind, forward: &ForwardedMessage, reason: &str, now: i64) {

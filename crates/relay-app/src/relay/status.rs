@@ -79,10 +79,7 @@ impl StatusCallbacks<'_> {
             // is on and nobody has acknowledged it yet (an escalation would need it;
             // the ACK drops it).
             if self.ports.acks.is_none() {
-                self.ports
-                    .log
-                    .forget_relay_text(&forward.inbound_sid)
-                    .await?;
+                self.ports.log.resolved(&forward.inbound_sid).await?;
             }
         } else if update.status.is_failure() {
             metric::delivery_failed();
