@@ -141,14 +141,81 @@ async fn claim_contract(store: &dyn ClaimStore) {
     );
 }
 
+/// A record left `undelivered` (a text that reached nobody) is taken over by any
+/// claim, once; one left `outcome_unknown` only by a claim that reclaims it (an
+/// operator's redelivery), once.
+async fn takeover_contract(store: &dyn ClaimStore) {
+    let fresh = || {
+        ClaimKey::inbound(
+            &relay_core::ids::MessageSid::parse(&format!("SM{:032x}", rand::random::<u128>()))
+                .unwrap(),
+        )
+    };
+    fn takeover(request: ClaimRequest<'_>, reclaim: Option<RecordState>) -> ClaimRequest<'_> {
+        match reclaim {
+            Some(state) => request.reclaiming(state),
+            None => request,
+        }
+    }
+    fn inbound<'a>(key: &'a ClaimKey, owner: &'a ClaimOwner) -> ClaimRequest<'a> {
+        ClaimRequest::new(key, RecordKind::Inbound, owner, NOW)
+    }
+    for (left_in, reclaim) in [
+        (RecordState::Undelivered, None),
+        (
+            RecordState::OutcomeUnknown,
+            Some(RecordState::OutcomeUnknown),
+        ),
+    ] {
+        let key = fresh();
+        let (first, second, third) = (
+            ClaimOwner::random(),
+            ClaimOwner::random(),
+            ClaimOwner::random(),
+        );
+        store.claim(&inbound(&key, &first)).await.unwrap();
+        let finish = Finish {
+            state: left_in,
+            response: None,
+            detail: Some("no tier could be reached"),
+            expires_at: NOW + 86_400,
+        };
+        store.finish(&key, &first, &finish).await.unwrap();
+        if reclaim.is_some() {
+            // The webhook's retry of a text that may be out sends nothing.
+            let seen = taken(store.claim(&inbound(&key, &second)).await.unwrap());
+            assert_eq!(seen.state, left_in);
+        }
+        assert_eq!(
+            store
+                .claim(&takeover(inbound(&key, &second), reclaim))
+                .await
+                .unwrap(),
+            ClaimOutcome::Acquired,
+            "{left_in} is taken over"
+        );
+        // Once: the next sees it held.
+        let seen = taken(
+            store
+                .claim(&takeover(inbound(&key, &third), reclaim))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(seen.state, RecordState::InProgress, "{left_in}");
+    }
+}
+
 #[tokio::test]
 async fn the_dynamodb_claim_keeps_the_contract() {
     let aws = AwsFixture::create("claims").await;
     let store = DynamoMessageLog::new(aws.dynamodb.clone(), &aws.message_table);
     claim_contract(&store).await;
+    takeover_contract(&store).await;
 }
 
 #[tokio::test]
 async fn the_in_memory_claim_keeps_the_same_contract() {
-    claim_contract(&MemoryMessageLog::default()).await;
+    let store = MemoryMessageLog::default();
+    claim_contract(&store).await;
+    takeover_contract(&store).await;
 }

@@ -192,6 +192,10 @@ may not have escalated. Mend the cause (see the ack-timeout log), then redrive: 
 timer goes back to ACK_QUEUE_URL at once and ack-timeout handles it as a late timer
 (it escalates only a text still awaiting its ACK).
 
+Each receive waits up to QDN_SQS_WAIT_SECS (0 to 20, default 1) for messages, so an
+empty answer means an empty queue. A listing counts as a receive: RECEIVES goes up
+by one each time.
+
 Examples:
   qdn timers dead
   qdn timers redrive")]
