@@ -159,7 +159,7 @@ async fn inbound_scenarios(variables: &mut BTreeMap<String, String>) {
         "undelivered callback",
     );
     assert_eq!(stack.sent().last().unwrap().to, BACKUP_PHONE, "moved on");
-    // Twilio down for every attempt: 502, and the claim is released.
+    // Twilio down for every attempt: 502, and the claim is given back as undelivered.
     stack.twilio.inject(Fault::status(500).times(3));
     let (_, failed) = stack.text_from(DRIVER, "Twilio is down").await;
     assert_status(&failed, 502, "send failed");
