@@ -15,6 +15,9 @@ use crate::bench::steps::{count, describe, round_trips};
 pub const INIT_RATIO_BUDGET: f64 = 2.0;
 pub const ZIP_BUDGET_BYTES: u64 = 4_000_000;
 pub const ROUND_TRIP_BUDGET: f64 = 3.0;
+/// CPU per message of `sms-inbound` and `sms-outbound`, warm, against the bare
+/// function's CPU per invocation in the same run: at 128 MB CPU is the wait.
+pub const CPU_RATIO_BUDGET: f64 = 2.5;
 
 /// A count over invocations: its median and range.
 #[derive(Clone, Debug, Serialize)]
@@ -153,6 +156,11 @@ pub struct ModeSummary {
     pub other_handshakes_ms: Option<f64>,
     /// Median per phase of the `"init phases"` line; `None` when no run wrote one.
     pub init_phases_ms: Option<Vec<(String, f64)>>,
+    /// User + system CPU from spawn to the first poll, median over the runs.
+    pub init_cpu_ms_median: Option<f64>,
+    /// CPU (user + system) of every warm invocation of every run, divided by their
+    /// number.
+    pub warm_cpu_ms_per_invocation: Option<f64>,
     pub init_calls: Calls,
     pub first_calls: Calls,
     pub warm_calls: Option<Calls>,
@@ -190,6 +198,10 @@ impl ModeSummary {
             firsts.extend(handshakes.next());
             others.extend(handshakes);
         }
+        let init_cpu: Vec<f64> = runs.iter().filter_map(|r| r.init_cpu).map(ms).collect();
+        let measured: Vec<&Run> = runs.iter().filter(|r| r.warm_cpu.is_some()).collect();
+        let warm_cpu_total: f64 = measured.iter().filter_map(|r| r.warm_cpu).map(ms).sum();
+        let warm_measured: usize = measured.iter().map(|r| r.warm.len()).sum();
         let init_as_timed: Vec<Timed> = runs
             .iter()
             .map(|r| Timed {
@@ -216,6 +228,9 @@ impl ModeSummary {
             first_handshake_ms: median(&firsts).map(round2),
             other_handshakes_ms: median(&others).map(round2),
             init_phases_ms: phase_medians(runs),
+            init_cpu_ms_median: median(&init_cpu).map(round2),
+            warm_cpu_ms_per_invocation: (warm_measured > 0)
+                .then(|| round2(warm_cpu_total / warm_measured as f64)),
             init_calls: Calls::of(&init_as_timed)?,
             first_calls: Calls::of(runs.iter().map(|r| &r.first))?,
             warm_calls: Calls::of(runs.iter().flat_map(|r| &r.warm)),
@@ -456,6 +471,41 @@ impl Report {
             &|_, m| format!("{} / {}", m.warm_ms_p50, m.warm_ms_p99),
             None,
             String::new(),
+        );
+        row(
+            "init CPU ms (user + system), median",
+            &|_, m| opt(m.init_cpu_ms_median),
+            None,
+            "prefetch included".into(),
+        );
+        row(
+            "CPU per warm invocation ms (user + system)",
+            &|_, m| opt(m.warm_cpu_ms_per_invocation),
+            None,
+            String::new(),
+        );
+        let cpu_ratio = |m: &ModeSummary| {
+            let bare = bare.mode(m.tls)?.warm_cpu_ms_per_invocation?;
+            Some(m.warm_cpu_ms_per_invocation? / bare)
+        };
+        let cpu_budgeted = matches!(f.function.as_str(), "sms-inbound" | "sms-outbound");
+        let cpu_over = f
+            .modes()
+            .iter()
+            .filter_map(|m| cpu_ratio(m))
+            .any(|r| r > CPU_RATIO_BUDGET);
+        row(
+            "CPU per warm invocation ÷ bare's",
+            &|_, m| cpu_ratio(m).map_or("n/a".into(), |r| format!("{r:.2}×")),
+            Some(&|_| "1×".into()),
+            if cpu_budgeted {
+                format!(
+                    "≤ {CPU_RATIO_BUDGET}×: {}",
+                    if cpu_over { "over" } else { "within" }
+                )
+            } else {
+                String::new()
+            },
         );
         row(
             "peak RSS MiB, median",

@@ -2,7 +2,7 @@
 //! a fresh Runtime API and a fresh process, init (spawn to the first `/next` poll),
 //! the first invocation, warm invocations, peak memory, and the requests each made.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -117,6 +117,10 @@ pub struct Run {
     pub warm: Vec<Timed>,
     /// `VmHWM` in KiB, where `/proc` has it.
     pub peak_rss_kib: Option<u64>,
+    /// CPU time of the process from spawn to its first poll (init, prefetch included),
+    /// and over all the warm invocations together, where `/proc` has it.
+    pub init_cpu: Option<Duration>,
+    pub warm_cpu: Option<Duration>,
     /// The `*_ms` fields of the function's `"init phases"` log line, if it wrote one.
     pub init_phases: Option<Vec<(String, f64)>>,
 }
@@ -234,11 +238,22 @@ impl Lab {
         let process = FunctionProcess::spawn(function.name(), &runtime, &env);
         let first_poll = runtime.wait_first_poll().await;
         let init = first_poll - spawned;
+        let init_cpu = process
+            .pid()
+            .and_then(cpu_time)
+            .map(|sample| sample.total());
         let init_exchanges = window(endpoints, spawned, first_poll);
         let init_connections = connections(endpoints, spawned, first_poll);
 
         let mut timed = Vec::with_capacity(events.len());
-        for event in events {
+        let mut warm_cpu_from = None;
+        for (n, event) in events.into_iter().enumerate() {
+            if n == 1 {
+                warm_cpu_from = match process.pid() {
+                    Some(pid) => settled_cpu_time(pid).await,
+                    None => None,
+                };
+            }
             let started = Instant::now();
             let outcome = runtime.invoke(event).await;
             let took = started.elapsed();
@@ -255,6 +270,16 @@ impl Lab {
             });
         }
 
+        // The runtime has the answer when the function posts it; the function's own
+        // bookkeeping after that (its log line's flush) belongs to the invocation.
+        let settled = match process.pid() {
+            Some(pid) => settled_cpu_time(pid).await,
+            None => None,
+        };
+        let warm_cpu = match (warm_cpu_from, settled) {
+            (Some(from), Some(to)) => Some(to.since(&from)),
+            _ => None,
+        };
         let peak_rss_kib = process.pid().and_then(vm_hwm_kib);
         // Output is read asynchronously: give the init line a moment to arrive.
         let _ = process
@@ -284,6 +309,8 @@ impl Lab {
             warm: timed.collect(),
             peak_rss_kib,
             init_phases,
+            init_cpu,
+            warm_cpu,
         })
     }
 
@@ -420,6 +447,74 @@ fn check(function: Function, outcome: &Invocation) -> Result<(), String> {
     } else {
         Err(format!("{} answered {response}", function.name()))
     }
+}
+
+/// CPU time (user + system) each thread of the process has run, by thread ID: the
+/// first field of `/proc/PID/task/TID/schedstat`, in nanoseconds. `/proc/PID/stat`'s
+/// `utime + stime` count 10 ms ticks, too coarse for a sub-millisecond invocation.
+fn cpu_by_thread(pid: u32) -> Option<HashMap<u32, u64>> {
+    let mut threads = HashMap::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let Ok(entry) = entry else { continue };
+        let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse().ok()) else {
+            continue;
+        };
+        // A thread that ended meanwhile has no file any more: it ran before, if at all.
+        let Ok(schedstat) = std::fs::read_to_string(entry.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse().ok())
+        {
+            threads.insert(tid, ns);
+        }
+    }
+    Some(threads)
+}
+
+/// The process's CPU time so far (its live threads').
+fn cpu_time(pid: u32) -> Option<CpuSample> {
+    cpu_by_thread(pid).map(CpuSample)
+}
+
+/// What each thread had run at one moment.
+#[derive(Clone, Debug)]
+struct CpuSample(HashMap<u32, u64>);
+
+impl CpuSample {
+    fn total(&self) -> Duration {
+        Duration::from_nanos(self.0.values().sum())
+    }
+
+    /// The CPU run between `earlier` and this sample: each live thread's growth (a
+    /// thread started since counts whole; one that ended since is lost, and tokio's
+    /// threads live as long as the process).
+    fn since(&self, earlier: &CpuSample) -> Duration {
+        Duration::from_nanos(
+            self.0
+                .iter()
+                .map(|(tid, ns)| ns.saturating_sub(earlier.0.get(tid).copied().unwrap_or(0)))
+                .sum(),
+        )
+    }
+}
+
+/// The process's CPU once it has gone idle waiting for its next event: read until two
+/// reads 20 ms apart agree within 20 µs (at most a second), so work after the last
+/// answer counts.
+async fn settled_cpu_time(pid: u32) -> Option<CpuSample> {
+    let mut last = cpu_time(pid)?;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = cpu_time(pid)?;
+        if now.since(&last) < Duration::from_micros(20) {
+            return Some(now);
+        }
+        last = now;
+    }
+    Some(last)
 }
 
 /// The process's peak resident set (`VmHWM`), in KiB.
