@@ -103,13 +103,16 @@ pub async fn prefetch_step<T, E: std::fmt::Display>(
     }
 }
 
-/// A function's whole `main`: runs `serve` on a multi-threaded runtime.
+/// A function's whole `main`: runs `serve` on a current-thread runtime. Lambda hands
+/// an environment one event at a time, and at 128 MB a fraction of one vCPU: worker
+/// threads would only add wake-ups between threads (futexes) to each message's CPU.
+/// Concurrency within an invocation (`join!`) needs no second thread.
 pub fn run<Serve, Served>(serve: Serve) -> Result<(), lambda_runtime::Error>
 where
     Serve: FnOnce() -> Served,
     Served: Future<Output = Result<(), lambda_runtime::Error>>,
 {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
         .block_on(serve())
