@@ -647,6 +647,28 @@ fn number(item: &Item, name: &str) -> Option<i64> {
     }
 }
 
+/// The values of the `relay_*` attributes that keep a text's words on its inbound
+/// item (`:relay_body`, ...), as [`kept_text`] reads them back.
+fn kept_text_values(relay: &RelayText) -> [(&'static str, AttributeValue); 5] {
+    let driver = relay.driver.as_ref();
+    [
+        (":relay_body", s(&relay.body)),
+        (":relay_media", strings(&relay.media_urls)),
+        (
+            ":relay_callback",
+            s(relay.status_callback.as_deref().unwrap_or_default()),
+        ),
+        (
+            ":relay_driver",
+            s(driver.map(|d| d.number.as_str()).unwrap_or_default()),
+        ),
+        (
+            ":relay_words",
+            s(driver.map(|d| d.first_words.as_str()).unwrap_or_default()),
+        ),
+    ]
+}
+
 /// The words of a text kept on its inbound item (`relay_*`), if they are still kept.
 fn kept_text(item: &Item) -> Option<RelayText> {
     let body = text(item, "relay_body")?;
@@ -708,8 +730,8 @@ impl MessageLog for DynamoMessageLog {
             None => format!("{set} {remove}"),
         };
         let (condition, held) = Self::held_by(owner);
-        let driver = record.relay.driver.as_ref();
         let mut values = attribute_map(held);
+        values.extend(attribute_map(kept_text_values(&record.relay)));
         if let Some(redeliveries) = record.redeliveries {
             values.insert(":redeliveries".into(), n(redeliveries));
         }
@@ -727,20 +749,6 @@ impl MessageLog for DynamoMessageLog {
             (":from", s(&record.from)),
             (":to", s(&record.to)),
             (":media", n(record.relay.media_urls.len())),
-            (":relay_body", s(&record.relay.body)),
-            (":relay_media", strings(&record.relay.media_urls)),
-            (
-                ":relay_callback",
-                s(record.relay.status_callback.as_deref().unwrap_or_default()),
-            ),
-            (
-                ":relay_driver",
-                s(driver.map(|d| d.number.as_str()).unwrap_or_default()),
-            ),
-            (
-                ":relay_words",
-                s(driver.map(|d| d.first_words.as_str()).unwrap_or_default()),
-            ),
             (":truncated", AttributeValue::Bool(record.body_truncated)),
             (":attempts", attempts),
             (":at", n(record.forwarded_at)),
@@ -928,9 +936,9 @@ impl MessageLog for DynamoMessageLog {
         owner: &ClaimOwner,
     ) -> Result<(), StoreError> {
         let (condition, held) = Self::held_by(owner);
-        let driver = record.relay.driver.as_ref();
         let day = day_bucket(record.received_at);
         let mut values = attribute_map(held);
+        values.extend(attribute_map(kept_text_values(&record.relay)));
         values.extend(attribute_map([
             (":final", s(record.fate.claim_state().as_str())),
             (":fate", s(record.fate.as_str())),
@@ -940,20 +948,6 @@ impl MessageLog for DynamoMessageLog {
             (":to", s(&record.to)),
             (":media", n(record.relay.media_urls.len())),
             (":truncated", AttributeValue::Bool(record.body_truncated)),
-            (":relay_body", s(&record.relay.body)),
-            (":relay_media", strings(&record.relay.media_urls)),
-            (
-                ":relay_callback",
-                s(record.relay.status_callback.as_deref().unwrap_or_default()),
-            ),
-            (
-                ":relay_driver",
-                s(driver.map(|d| d.number.as_str()).unwrap_or_default()),
-            ),
-            (
-                ":relay_words",
-                s(driver.map(|d| d.first_words.as_str()).unwrap_or_default()),
-            ),
             (":received", n(record.received_at)),
             (":day", s(day)),
             (":expires", n(record.expires_at)),
