@@ -377,6 +377,22 @@ async fn no_reachable_tier_answers_5xx_alerts_and_sends_nothing() {
         item["failure"].as_str().unwrap().contains("backup"),
         "why, tier by tier: {item}"
     );
+
+    // Ops mend the backup; Twilio's retry of the same webhook takes the record over
+    // and forwards the text, once: the failed attempt never blocks a retry.
+    let mut mended = seed_dispatcher(unix_now());
+    mended["available"] = json!(false);
+    mended.as_object_mut().unwrap().remove("tertiary_contact");
+    stack.aws.put_dispatcher(mended).await;
+    let retried = stack.text_with_sid(&sid, DRIVER, "hello").await;
+    assert_eq!(retried.status, 200, "{retried:?}");
+    assert_eq!(stack.sent_to(BACKUP_PHONE).len(), 1, "{:?}", stack.sent());
+    let item = stack.aws.message_log_item(&sid).await;
+    assert_eq!(item["state"], "forwarded", "{item}");
+    assert!(item.get("unresolved_day").is_none(), "resolved: {item}");
+    let again = stack.text_with_sid(&sid, DRIVER, "hello").await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_eq!(stack.sent().len(), 1, "a later redelivery sends nothing");
     stack.stop().await;
 }
 
